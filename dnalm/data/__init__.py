@@ -1,0 +1,1 @@
+"""Reading, normalising, labelling, tokenizing and batching DNA sequence data."""

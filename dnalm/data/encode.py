@@ -1,0 +1,114 @@
+"""Tokenize sequences once, cache the ids on disk, and fit them to the model's context."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from dnalm.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$DNALM_CACHE`` or ``~/.cache/dnalm``."""
+    return Path(os.environ.get("DNALM_CACHE", Path.home() / ".cache" / "dnalm"))
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A hash of what determines token ids: class, vocabulary and special tokens."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(type(tokenizer).__name__.encode())
+    digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    digest.update(json.dumps(tokenizer(["ACGTN"])["input_ids"]).encode())
+    return digest.hexdigest()
+
+
+def sequences_fingerprint(sequences: Sequence[str]) -> str:
+    """A hash of the sequences in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for seq in sequences:
+        digest.update(seq.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> list[np.ndarray]:
+    try:  # dnalm's vectorised tokenizers give the same ids much faster where they apply
+        from dnalm.tokenizers import as_dna_tokenizer
+    except ImportError:
+        as_dna_tokenizer = None
+    if as_dna_tokenizer is not None:
+        return [np.asarray(ids, dtype=np.int64) for ids in as_dna_tokenizer(tokenizer)(list(sequences))["input_ids"]]
+    ids = tokenizer(list(sequences), add_special_tokens=True, truncation=False)["input_ids"]
+    return [np.asarray(row, dtype=np.int64) for row in ids]
+
+
+def encode_cached(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str],
+                  cache_dir: Path | None) -> list[np.ndarray]:
+    """Token ids of every sequence, read from ``cache_dir`` when the same data and tokenizer were seen before."""
+    if cache_dir is None:
+        return _encode(tokenizer, sequences)
+    key = f"{tokenizer_fingerprint(tokenizer)}-{sequences_fingerprint(sequences)}"
+    path = Path(cache_dir) / "tokenized" / f"{key}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            flat, offsets = stored["ids"], stored["offsets"]
+        return [flat[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(offsets) - 1)]
+    encoded = _encode(tokenizer, sequences)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
+    flat = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
+    dtype = np.int32 if (flat.size == 0 or flat.max() < 2**31) else np.int64
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, ids=flat.astype(dtype), offsets=offsets)
+    tmp.replace(path)  # atomic: concurrent jobs never read a half-written cache file
+    return encoded
+
+
+@dataclass(frozen=True)
+class SpecialLayout:
+    """How many special tokens a tokenizer puts before and after the sequence's own tokens."""
+
+    prefix: int
+    suffix: int
+
+    @classmethod
+    def of(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialLayout:
+        """Measure it on a probe sequence."""
+        ids = tokenizer(["ACGTACGTACGT"], add_special_tokens=True)["input_ids"][0]
+        plain = tokenizer(["ACGTACGTACGT"], add_special_tokens=False)["input_ids"][0]
+        if not plain:
+            return cls(0, 0)
+        for start in range(len(ids) - len(plain) + 1):
+            if ids[start:start + len(plain)] == plain:
+                return cls(start, len(ids) - start - len(plain))
+        return cls(0, 0)
+
+
+def windows(ids: np.ndarray, max_tokens: int, layout: SpecialLayout, overlap: int = 0) -> list[np.ndarray]:
+    """Split one over-long tokenized sequence into windows that fit, each with the special tokens kept."""
+    head, body = ids[:layout.prefix], ids[layout.prefix:len(ids) - layout.suffix]
+    tail = ids[len(ids) - layout.suffix:] if layout.suffix else ids[:0]
+    room = max_tokens - layout.prefix - layout.suffix
+    if room <= 0:
+        raise DataError(f"max_tokens={max_tokens} leaves no room for sequence tokens.")
+    step = max(1, room - overlap)
+    starts = list(range(0, max(1, len(body) - room + step), step))
+    return [np.concatenate([head, body[s:s + room], tail]) for s in starts]
+
+
+def crop(ids: np.ndarray, max_tokens: int, layout: SpecialLayout, start: int) -> np.ndarray:
+    """A window of ``max_tokens`` starting ``start`` tokens into the sequence body (special tokens kept)."""
+    head, body = ids[:layout.prefix], ids[layout.prefix:len(ids) - layout.suffix]
+    tail = ids[len(ids) - layout.suffix:] if layout.suffix else ids[:0]
+    room = max_tokens - layout.prefix - layout.suffix
+    return np.concatenate([head, body[start:start + room], tail])

@@ -1,0 +1,128 @@
+"""Length-grouped batches that keep a record's windows together, split across ranks, and resume mid-epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class GroupedLengthBatchSampler(Sampler[list[int]]):
+    """Batches of about ``batch_size`` items with similar lengths (little padding).
+
+    Items sharing a ``group`` (windows and strands of one record) always land in the same batch, so their
+    logits can be aggregated inside one step. Training shuffles (by ``seed`` and epoch) in pools of
+    ``pool_batches`` batches sorted by length; evaluation is length-sorted. Under DDP each rank takes every
+    ``world``-th batch; training pads ranks to equal batch counts, evaluation never duplicates data.
+    """
+
+    def __init__(self, lengths: np.ndarray, groups: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
+                 pool_batches: int = 50, dataset: Any = None) -> None:
+        self.dataset = dataset  # told the epoch too, for per-epoch crops and strand flips
+        self.lengths = np.asarray(lengths)
+        self.groups = np.asarray(groups)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool_batches = pool_batches
+        self.epoch = 0
+        self.skip = 0  # batches of the current epoch already consumed before a resume
+        order = np.argsort(self.groups, kind="stable")
+        bounds = np.flatnonzero(np.diff(self.groups[order])) + 1
+        self.units = np.split(order, bounds) if len(order) else []
+        self.unit_lengths = np.array([self.lengths[u].max() for u in self.units]) if self.units else np.zeros(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at each epoch start."""
+        if epoch != self.epoch:
+            self.skip = 0
+        self.epoch = epoch
+        if self.dataset is not None:
+            self.dataset.epoch = epoch
+
+    def _pack(self, unit_order: np.ndarray) -> list[list[int]]:
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for u in unit_order:
+            members = self.units[u].tolist()
+            if current and len(current) + len(members) > self.batch_size:
+                batches.append(current)
+                current = []
+            current.extend(members)
+        if current:
+            batches.append(current)
+        return batches
+
+    def all_batches(self) -> list[list[int]]:
+        """Every batch of this epoch, before splitting across ranks."""
+        if not self.shuffle:
+            return self._pack(np.argsort(-self.unit_lengths, kind="stable"))
+        rng = np.random.default_rng((self.seed, self.epoch))
+        order = rng.permutation(len(self.units))
+        pool = self.batch_size * self.pool_batches
+        batches: list[list[int]] = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            batches.extend(self._pack(chunk[np.argsort(-self.unit_lengths[chunk], kind="stable")]))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _rank_batches(self) -> list[list[int]]:
+        batches = self.all_batches()
+        rank, world = _rank_and_world()
+        if world == 1:
+            return batches
+        mine = batches[rank::world]
+        if self.shuffle:  # gradient sync needs the same number of steps on every rank
+            per_rank = -(-len(batches) // world)
+            mine = (mine + batches[:per_rank])[:per_rank]
+        return mine
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._rank_batches()
+        skip, self.skip = self.skip, 0
+        yield from batches[skip:]
+
+    def __len__(self) -> int:
+        return len(self._rank_batches())
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose position in the epoch is saved in checkpoints, so a resumed run skips what it saw.
+
+    Lightning fetches one batch ahead of the step it checkpoints, so the consumed count is the number handed
+    out minus one, except once the epoch is exhausted.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handed_out = 0
+        self._epoch_seen = -1
+
+    def __iter__(self) -> Iterator[Any]:
+        sampler: GroupedLengthBatchSampler = self.batch_sampler  # type: ignore[assignment]
+        self._handed_out = sampler.skip
+        self._epoch_seen = sampler.epoch
+        for batch in super().__iter__():
+            self._handed_out += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """Epoch and number of batches consumed in it."""
+        total = len(self)
+        consumed = self._handed_out if self._handed_out >= total else max(0, self._handed_out - 1)
+        return {"epoch": self._epoch_seen, "consumed": consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Make the next iteration of that epoch start after the consumed batches."""
+        sampler: GroupedLengthBatchSampler = self.batch_sampler  # type: ignore[assignment]
+        sampler.epoch = int(state["epoch"])
+        sampler.skip = int(state["consumed"])

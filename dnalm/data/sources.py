@@ -1,0 +1,153 @@
+"""Read a dataset into one shape: per split, a DataFrame with ``id``, ``sequence`` and ``label`` columns."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from dnalm.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+_SPLIT_ALIASES = {"train": ("train",), "valid": ("valid", "validation", "val", "dev"), "test": ("test",)}
+_TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".csv.gz", ".tsv.gz", ".parquet.gz", ".fa", ".fasta", ".fna",
+                   ".fa.gz", ".fasta.gz", ".fna.gz")
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """Map split name -> file in a table folder (``train`` / optional ``valid`` / ``test``)."""
+    found: dict[str, Path] = {}
+    for split, aliases in _SPLIT_ALIASES.items():
+        for alias in aliases:
+            hits = [folder / f"{alias}{suffix}" for suffix in _TABLE_SUFFIXES if (folder / f"{alias}{suffix}").is_file()]
+            if len(hits) > 1:
+                raise DataError(f"{folder} has several files for split '{split}': {[h.name for h in hits]}; keep one.")
+            if hits:
+                found[split] = hits[0]
+                break
+    return found
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one csv/tsv/parquet (optionally gzipped) or FASTA file."""
+    name = path.name.lower().removesuffix(".gz")
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        if name.endswith((".fa", ".fasta", ".fna")):
+            return read_fasta_table(path)
+        sep = "\t" if name.endswith(".tsv") else ","
+        return pd.read_csv(path, sep=sep, dtype={"sequence": str}, keep_default_na=False, na_values=[])
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read {path}: {err}") from err
+
+
+def read_fasta_table(path: Path, label_from_header: str | None = None) -> pd.DataFrame:
+    """A FASTA file as a table: ``id`` from the header, ``label`` from ``label=<x>`` in the header if present."""
+    from dnalm.data.fasta import read_fasta
+
+    ids, seqs, labels = [], [], []
+    for record_id, sequence, _line in read_fasta(path):
+        ids.append(record_id)
+        seqs.append(sequence)
+        labels.append(_header_label(record_id))
+    frame = pd.DataFrame({"id": ids, "sequence": seqs})
+    if any(label is not None for label in labels):
+        frame["label"] = labels
+    return frame
+
+
+def _header_label(header: str) -> str | None:
+    for token in header.split():
+        if token.startswith("label="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def load_table_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
+    """The splits of a table folder (or a single file, used as the test split for prediction)."""
+    path = Path(str(cfg.path)).expanduser()
+    if not path.exists():
+        raise DataError(f"data.path={path} does not exist. Point it at a folder with train/[valid]/test files "
+                        "(.csv, .tsv, .parquet, optionally .gz) holding sequence and label columns.")
+    if path.is_file():
+        return {"test": read_table(path)}
+    files = find_split_files(path)
+    if "train" not in files and "test" not in files:
+        raise DataError(f"{path} has no train or test file. Expected names like train.csv, valid.csv, test.csv "
+                        "(.tsv/.parquet and .gz also work).")
+    return {split: read_table(file) for split, file in files.items()}
+
+
+def load_hub_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
+    """Splits of a Hugging Face dataset (hub id or a folder saved with ``save_to_disk``)."""
+    import datasets
+
+    from dnalm.models import hub
+
+    reference = str(cfg.id)
+    if hub.is_local(reference) and (Path(reference) / "dataset_dict.json").is_file():
+        dataset = datasets.load_from_disk(reference)
+    elif hub.is_local(reference):
+        dataset = datasets.load_dataset(reference, cfg.get("config"))
+    elif not hub.hub_reachable() and not hub.cached_on_disk(reference, "README.md", repo_type="dataset"):
+        raise DataError(
+            f"cannot load dataset '{reference}': the Hugging Face hub is unreachable and it is not cached.\n"
+            f"  Download it elsewhere and set data.path=<folder with train/test files>, or data.id=<folder saved "
+            "with datasets' save_to_disk>.")
+    else:
+        dataset = datasets.load_dataset(reference, cfg.get("config"), revision=cfg.get("revision"))
+    frames: dict[str, pd.DataFrame] = {}
+    for split, aliases in _SPLIT_ALIASES.items():
+        for alias in aliases:
+            if alias in dataset:
+                frames[split] = dataset[alias].to_pandas()
+                break
+    if not frames:
+        raise DataError(f"dataset '{reference}' has splits {list(dataset)}; dnalm needs train and/or test.")
+    return frames
+
+
+def load_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
+    """Dispatch on the data config: a local ``path`` wins, then a hub ``id``, then the generated demo."""
+    if cfg.get("path"):
+        frames = load_table_splits(cfg)
+    elif cfg.get("id"):
+        frames = load_hub_splits(cfg)
+    elif cfg.get("demo"):
+        from dnalm.data.demo import make_demo_splits
+
+        frames = make_demo_splits(**cfg.demo)
+    else:
+        raise DataError("the data config names no source: set data.path=<folder>, data.id=<hub dataset>, "
+                        "or use data=demo.")
+    return {split: _standard_columns(frame, split, cfg) for split, frame in frames.items()}
+
+
+def _standard_columns(frame: pd.DataFrame, split: str, cfg: DictConfig) -> pd.DataFrame:
+    seq_col, label_cols, id_col = cfg.sequence_column, cfg.label_column, cfg.get("id_column")
+    label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
+    wanted = [seq_col, *label_cols] if split != "predict" else [seq_col]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing and not (split == "test" and missing == label_cols and cfg.get("allow_unlabelled", False)):
+        raise DataError(f"the {split} split has no column(s) {missing}; it has {list(frame.columns)}. "
+                        f"Set data.sequence_column / data.label_column to the right names.")
+    if len(frame) == 0:
+        raise DataError(f"the {split} split is empty; give it rows or remove the file.")
+    out = pd.DataFrame({"sequence": frame[seq_col].astype(str)})
+    if id_col and id_col in frame.columns:
+        out["id"] = frame[id_col].astype(str).to_numpy()
+    elif "id" in frame.columns:
+        out["id"] = frame["id"].astype(str).to_numpy()
+    else:
+        out["id"] = [f"{split}:{i}" for i in range(len(frame))]
+    present = [c for c in label_cols if c in frame.columns]
+    if len(present) == 1:
+        out["label"] = frame[present[0]].to_numpy()
+    elif present:
+        out["label"] = list(frame[present].to_numpy())
+    return out.reset_index(drop=True)

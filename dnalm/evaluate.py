@@ -1,0 +1,56 @@
+"""``python -m dnalm.evaluate ckpt_path=... data=...``: metrics.json and per-sequence predictions of a split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from dnalm import results, runtime
+from dnalm.data.datamodule import DNADataModule
+from dnalm.inference import describe, load_module, predictions_frame
+from dnalm.utils.cli import run_task
+
+log = logging.getLogger("dnalm.evaluate")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score ``cfg.split`` of ``cfg.data`` with a checkpoint or a published classifier."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    module, backbone, task = load_module(cfg)
+    split = str(cfg.split)
+    datamodule = DNADataModule(cfg.data, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
+                               cache_dir=cfg.paths.get("cache_dir"), only_splits=(split,))
+    datamodule.setup("test")
+    loader = datamodule._loader(split, shuffle=False)
+    trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), runtime.make_loggers(cfg))
+    scores = trainer.test(module, dataloaders=loader)
+    metrics = {k.replace("test/", f"{cfg.metric_prefix}/", 1): v for k, v in (scores[0] if scores else {}).items()}
+    outputs = trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False))
+    run_dir = Path(cfg.paths.output_dir)
+    frame = predictions_frame(outputs, datamodule.splits[split].records, task)
+    metrics.update(describe(module, {
+        "model": backbone.name, "data": cfg.data.name, "split": split, "checkpoint": cfg.get("ckpt_path"),
+        "records": len(frame), "windows": len(datamodule.splits[split].ids), "peak_memory_mb": runtime.peak_memory_mb(),
+    }))
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(run_dir / "predictions.csv", index=False)
+        path = results.write_metrics(run_dir, metrics)
+        results.print_metrics(f"{backbone.name} on {cfg.data.name}/{split}  ->  {path}", metrics,
+                              prefixes=(f"{cfg.metric_prefix}/",))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
+    run_task(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

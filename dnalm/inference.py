@@ -1,0 +1,110 @@
+"""Rebuild a trained model from a checkpoint (or a published classifier) for evaluation and prediction."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dnalm.data.labels import TaskSpec
+from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.models.backbone import Backbone, load_backbone
+from dnalm.models.module import DNALMModule
+from dnalm.strategies import FullFineTuning
+
+log = logging.getLogger(__name__)
+
+
+def task_from_native(backbone: Backbone) -> TaskSpec:
+    """The task of a published ``*ForSequenceClassification`` checkpoint, from its config's label map."""
+    config = backbone.model.config
+    num = int(getattr(config, "num_labels", 2))
+    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
+    names = [id2label.get(i, str(i)) for i in range(num)]
+    if all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        names = [str(i) for i in range(num)]  # generic names: data labels are the class indices
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression":
+        return TaskSpec("regression", num, names)
+    if problem == "multi_label_classification":
+        return TaskSpec("multilabel", num, names)
+    return TaskSpec("binary" if num == 2 else "multiclass", num, names)
+
+
+def load_module(cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSpec]:
+    """A :class:`DNALMModule` from ``cfg.ckpt_path`` (dnalm checkpoint) or ``cfg.model`` with ``head=native``."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:
+        path = Path(str(ckpt_path))
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={path} does not exist.")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        saved = checkpoint.get("dnalm_config")
+        if not saved:
+            raise ModelLoadError(f"{path} is not a dnalm checkpoint (no saved config); for a published Hugging Face "
+                                 "classifier use model=hf model.name_or_path=<folder or id> head=native instead.")
+        task = TaskSpec.from_dict(checkpoint["dnalm_task"])
+        head_cfg = OmegaConf.create(saved["head"])
+        backbone = load_backbone(OmegaConf.create(saved["model"]), native_head=bool(head_cfg.get("native", False)))
+        strategy = instantiate(saved["strategy"])
+        module = DNALMModule(backbone, task, strategy, head_cfg, OmegaConf.create(saved["optim"]))
+        _load_weights(module, checkpoint["state_dict"], path)
+        return module, backbone, task
+    if not cfg.head.get("native", False):
+        raise ConfigError("give ckpt_path=<dnalm checkpoint>, or a published classifier with "
+                          "model=hf model.name_or_path=<folder or id> head=native.")
+    backbone = load_backbone(cfg.model, native_head=True)
+    task = task_from_native(backbone)
+    module = DNALMModule(backbone, task, FullFineTuning(), cfg.head, OmegaConf.create({"lr": 0.0}))
+    return module, backbone, task
+
+
+def _load_weights(module: DNALMModule, state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    """Load what the checkpoint holds; parameters it lacks must be frozen backbone weights (reloaded above)."""
+    result = module.load_state_dict(state_dict, strict=False)
+    if result.unexpected_keys:
+        raise ModelLoadError(f"{path} holds weights this model does not have, e.g. {result.unexpected_keys[:3]}: "
+                             "was it trained with another model or head config?")
+    trainable_missing = [k for k in result.missing_keys if not k.startswith("backbone.")]
+    if trainable_missing:
+        raise ModelLoadError(f"{path} lacks head weights {trainable_missing[:3]}.")
+
+
+def predictions_frame(outputs: list[dict[str, torch.Tensor]], records: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
+    """One row per input record: id, per-class probabilities (or values) and the predicted label."""
+    groups = torch.cat([o["group"] for o in outputs]).numpy()
+    scores = torch.cat([o["logits"] for o in outputs])
+    order = np.argsort(groups, kind="stable")
+    if len(np.unique(groups)) != len(records):
+        raise RuntimeError("predictions do not cover every record once")  # a bug, not a user error
+    logits = scores[order]
+    frame = pd.DataFrame({"id": records["id"].to_numpy()})
+    if "label" in records.columns:
+        frame["label"] = records["label"].to_numpy()
+    if task.kind in ("binary", "multiclass"):
+        probs = torch.softmax(logits.float(), dim=-1).numpy()
+        for i, name in enumerate(task.label_names):
+            frame[f"prob_{name}"] = probs[:, i]
+        frame["predicted"] = [task.label_names[i] for i in probs.argmax(1)]
+    elif task.kind == "multilabel":
+        probs = torch.sigmoid(logits.float()).numpy()
+        for i, name in enumerate(task.label_names):
+            frame[f"prob_{name}"] = probs[:, i]
+        frame["predicted"] = [";".join(n for n, p in zip(task.label_names, row) if p >= 0.5) for row in probs]
+    else:
+        values = logits.float().numpy()
+        for i, name in enumerate(task.label_names):
+            frame[f"predicted_{name}"] = values[:, i]
+    return frame
+
+
+def describe(module: DNALMModule, extra: dict[str, Any]) -> dict[str, Any]:
+    """Parameter counts and run facts for metrics.json."""
+    trainable, total = module.count_parameters()
+    return {"trainable_params": trainable, "total_params": total, **extra}

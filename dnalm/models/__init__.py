@@ -1,0 +1,1 @@
+"""Backbones, pooling, heads and the LightningModule that ties them together."""

@@ -1,0 +1,232 @@
+"""The one place that loads a backbone and its tokenizer (hub id or local folder, revision, dtype)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import (
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.models import hub
+
+log = logging.getLogger(__name__)
+
+# Used when PEFT's own table has no entry for an architecture (names of the attention projections).
+_EXTRA_LORA_TARGETS: dict[str, list[str]] = {
+    "esm": ["query", "value"],
+    "bert": ["query", "value"],
+    "big_bird": ["query", "value"],
+    "modernbert": ["Wqkv"],
+    "mixtral": ["q_proj", "v_proj"],
+}
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class Backbone:
+    """A loaded pretrained model with the facts the rest of dnalm needs about it."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    is_causal: bool
+    max_tokens: int | None
+    lora_targets: list[str] = field(default_factory=list)
+    native_head: bool = False
+
+    @property
+    def total_params(self) -> int:
+        """Number of parameters of the backbone."""
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def _offline_message(reference: str, what: str) -> str:
+    return (
+        f"cannot load {what} '{reference}': the Hugging Face hub is unreachable and it is not in the local cache.\n"
+        f"  Download it on a machine with network (e.g. `hf download {reference} --local-dir <folder>`), then\n"
+        f"  point dnalm at the folder: model.name_or_path=<folder> (and model.tokenizer=<folder> if separate)."
+    )
+
+
+def _resolve(reference: str, revision: str | None, what: str) -> tuple[str, bool]:
+    """Return (reference, local_files_only) for loading, failing fast when the hub cannot be reached."""
+    if hub.is_local(reference):
+        return str(Path(reference).expanduser()), True
+    if hub.hub_reachable():
+        return reference, False
+    if hub.cached_on_disk(reference, revision=revision):
+        return reference, True
+    raise ModelLoadError(_offline_message(reference, what))
+
+
+def _default_lora_targets(model_type: str) -> list[str]:
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_targets
+
+    targets = peft_targets.get(model_type) or _EXTRA_LORA_TARGETS.get(model_type)
+    return list(targets) if targets else []
+
+
+def _read_raw_config(reference: str, revision: str | None, local_only: bool) -> dict[str, Any]:
+    """The config.json of a checkpoint as published (to recognise families transformers cannot load)."""
+    if hub.is_local(reference):
+        path = Path(reference) / "config.json"
+    else:
+        from huggingface_hub import hf_hub_download
+
+        path = Path(hf_hub_download(reference, "config.json", revision=revision, local_files_only=local_only))
+    if not path.is_file():
+        raise ModelLoadError(f"'{reference}' has no config.json: is it a Hugging Face model folder?")
+    return json.loads(path.read_text())
+
+
+def _native_class(raw_config: dict[str, Any], head: str) -> type | None:
+    """dnalm's own implementation for families whose published remote code no longer imports, if any."""
+    try:
+        from dnalm.models.families import native_model_class
+    except ImportError:  # families are optional at import time (kept apart from the core)
+        return None
+    return native_model_class(raw_config, head)
+
+
+def _tiny(model_cfg: DictConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    from dnalm.models.tiny import build_tiny
+
+    return build_tiny(OmegaConf.to_container(model_cfg.from_config, resolve=True))
+
+
+def load_backbone(model_cfg: DictConfig, native_head: bool = False, dtype: str | None = None) -> Backbone:
+    """Load the backbone described by a ``model`` config group.
+
+    ``native_head=True`` loads the checkpoint's own ``*ForSequenceClassification`` head (or a PEFT adapter on its
+    base model) so published fine-tuned classifiers can be evaluated as they are.
+    """
+    if model_cfg.get("from_config"):
+        model, tokenizer = _tiny(model_cfg)
+    else:
+        model, tokenizer = _load_pretrained(model_cfg, native_head, dtype or model_cfg.get("dtype"))
+    config: PretrainedConfig = model.config
+    _check_tokenizer_fits(model, tokenizer, model_cfg)
+    targets = list(model_cfg.get("lora_target_modules") or []) or _default_lora_targets(config.model_type)
+    max_tokens = model_cfg.get("max_tokens") or getattr(config, "max_position_embeddings", None)
+    return Backbone(
+        model=model,
+        tokenizer=tokenizer,
+        name=str(model_cfg.get("name") or model_cfg.get("name_or_path")),
+        model_type=config.model_type,
+        hidden_size=int(getattr(config, "hidden_size", None) or config.d_model),
+        num_layers=int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", 0)),
+        is_causal=bool(getattr(config, "is_decoder", False)) or _is_causal_type(config),
+        max_tokens=int(max_tokens) if max_tokens else None,
+        lora_targets=targets,
+        native_head=native_head,
+    )
+
+
+def _is_causal_type(config: PretrainedConfig) -> bool:
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _load_pretrained(model_cfg: DictConfig, native_head: bool,
+                     dtype: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    reference = model_cfg.get("name_or_path")
+    if not reference:
+        raise ConfigError("model.name_or_path is empty: give a Hugging Face hub id or a local model folder.")
+    revision = model_cfg.get("revision")
+    trust = bool(model_cfg.get("trust_remote_code", False))
+    source, local_only = _resolve(str(reference), revision, "model")
+    kwargs: dict[str, Any] = {"revision": revision, "local_files_only": local_only, "trust_remote_code": trust}
+    if dtype and dtype != "auto":
+        if dtype not in _DTYPES:
+            raise ConfigError(f"model.dtype={dtype!r} is not one of {sorted(_DTYPES)} or 'auto'.")
+        kwargs["dtype"] = _DTYPES[dtype]
+
+    adapter_file = Path(source) / "adapter_config.json"
+    if adapter_file.is_file():
+        model = _load_peft_classifier(adapter_file, model_cfg, kwargs)
+    else:
+        raw = _read_raw_config(source, revision, local_only)
+        model = _load_model(source, raw, native_head, trust, kwargs)
+    tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
+    tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
+                                                  trust_remote_code=trust)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load the tokenizer from '{tok_ref}': {err}\n"
+                             "  Set model.tokenizer=<folder or hub id> to a tokenizer that matches the model.") from err
+    if tokenizer.pad_token is None:
+        # Decoder-only tokenizers often have no pad token; padding is masked out, so EOS serves.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool,
+                kwargs: dict[str, Any]) -> PreTrainedModel:
+    head = "classifier" if native_head else "base"
+    native = _native_class(raw, head)
+    if native is not None:
+        log.info("loading %s with dnalm's native %s (no remote code)", source, native.__name__)
+        return native.from_pretrained(source, **kwargs)
+    model_type = raw.get("model_type")
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if model_type not in CONFIG_MAPPING_NAMES and not trust:
+        raise ModelLoadError(
+            f"'{source}' has model_type={model_type!r}, which transformers does not implement and dnalm has no "
+            "native version of. Its own code can run with model.trust_remote_code=true — only for code you "
+            "trust, and with model.revision pinned to a commit you have read."
+        )
+    auto = AutoModelForSequenceClassification if native_head else AutoModel
+    try:
+        return auto.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load '{source}' as {auto.__name__}: {err}") from err
+
+
+def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dict[str, Any]) -> PreTrainedModel:
+    """A PEFT adapter folder: load its base model with a classification head, then the adapter."""
+    from peft import PeftModel
+
+    adapter = json.loads(adapter_file.read_text())
+    base_ref = model_cfg.get("base_model") or adapter.get("base_model_name_or_path")
+    if not base_ref:
+        raise ModelLoadError(f"{adapter_file} names no base model: set model.base_model=<folder or hub id>.")
+    base_source, base_local = _resolve(str(base_ref), model_cfg.get("revision"), "base model")
+    base = AutoModelForSequenceClassification.from_pretrained(base_source, **{**kwargs, "local_files_only": base_local})
+    return PeftModel.from_pretrained(base, str(adapter_file.parent))
+
+
+def _check_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_cfg: DictConfig) -> None:
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise ModelLoadError(
+            f"tokenizer/model mismatch: the tokenizer has {len(tokenizer)} tokens but the model "
+            f"'{model_cfg.get('name_or_path') or model_cfg.get('name')}' embeds only {rows}. Use the model's own "
+            "tokenizer (leave model.tokenizer empty) or one with the same vocabulary."
+        )

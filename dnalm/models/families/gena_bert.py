@@ -1,0 +1,420 @@
+"""Native GENA-LM BERT (AIRI) with pre-layer normalisation, loading the published checkpoints as they are.
+
+GENA-LM BERT checkpoints (``gena-lm-bert-base``, ``-base-t2t``, ``-base-t2t-multi``, ``-large-t2t``,
+``-base-lastln-t2t``) say ``model_type: "bert"`` with ``pre_layer_norm: true`` and ship remote
+``modeling_bert.py`` code. Plain ``transformers`` BERT is post-LN and has no ``pre_attention_ln``,
+so it cannot load them. This module re-implements the pre-LN variant under its own
+``model_type`` with the published parameter names::
+
+    bert.embeddings.{word,position,token_type}_embeddings.weight, bert.embeddings.LayerNorm.*
+    bert.encoder.layer.{i}.pre_attention_ln.*                 norm before self-attention
+    bert.encoder.layer.{i}.attention.self.{query,key,value}.*
+    bert.encoder.layer.{i}.attention.output.dense.*
+    bert.encoder.layer.{i}.post_attention_ln.*                norm before the feed-forward
+    bert.encoder.layer.{i}.intermediate.dense.*, .output.dense.*
+    bert.encoder.last_layer_ln.*                              only with last_layer_norm (the "lastln" models)
+    bert.pooler.dense.*                                       base model only
+    cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.decoder.weight, cls.predictions.bias
+
+Block maths: ``h = h + Wo attn(LN1(h))``; ``h = h + W2 act(W1 LN2(h))``; optionally ``LN_last(h)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+
+from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
+from dnalm.models.families.sparse import BigBirdPattern, bigbird_layout, bigbird_token_mask
+
+
+@strict
+class GenaBertConfig(PreTrainedConfig):
+    """Configuration of a GENA-LM pre-LN BERT (field names as in the published config.json)."""
+
+    model_type = "gena_lm_bert"
+
+    vocab_size: int = 32000
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 3
+    position_embedding_type: str = "absolute"
+    pre_layer_norm: bool = True
+    last_layer_norm: bool = False
+    # BigBird block-sparse attention (dnalm extension, see sparse.py); None = dense attention.
+    sparse_attention: dict | None = None
+    tie_word_embeddings: bool = True
+
+    def validate_architecture(self) -> None:
+        """Reject configurations this implementation would silently compute wrongly."""
+        if not self.pre_layer_norm:
+            raise ValueError(
+                "GenaBertConfig implements pre_layer_norm=True only; a post-LN GENA checkpoint is a "
+                "standard BERT and loads with transformers BertModel"
+            )
+        if self.position_embedding_type != "absolute":
+            raise ValueError(
+                f"GENA-LM BERT uses absolute positions, got position_embedding_type={self.position_embedding_type!r}"
+            )
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
+            )
+        if self.sparse_attention is not None:
+            BigBirdPattern.from_dict(self.sparse_attention)
+        if self.hidden_act not in ACT2FN:
+            raise ValueError(f"unknown hidden_act {self.hidden_act!r}; expected one of {sorted(ACT2FN)}")
+
+
+class GenaBertEmbeddings(nn.Module):
+    """Word + absolute position + token type embeddings, then LayerNorm and dropout (as in BERT)."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        seq_len = embeddings.shape[1]
+        if seq_len > self.max_positions:
+            raise ValueError(
+                f"sequence of {seq_len} tokens exceeds max_position_embeddings={self.max_positions}; "
+                "truncate or window the input (tokenizer max_length)"
+            )
+        positions = torch.arange(seq_len, device=embeddings.device)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
+        embeddings = (
+            embeddings
+            + self.position_embeddings(positions)[None]
+            + self.token_type_embeddings(token_type_ids)
+        )
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class GenaBertSelfAttention(nn.Module):
+    """Query/key/value projections (published names) and the attention kernel."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq, _ = x.shape
+        return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        dropout = self.config.attention_probs_dropout_prob if self.training else 0.0
+        context = attend(
+            self._heads(self.query(hidden)),
+            self._heads(self.key(hidden)),
+            self._heads(self.value(hidden)),
+            mask,
+            dropout,
+            resolve_implementation(self.config),
+        )
+        batch, _, seq, _ = context.shape
+        return context.transpose(1, 2).reshape(batch, seq, -1)
+
+
+class GenaBertSelfOutput(nn.Module):
+    """Attention output projection with dropout (no LayerNorm in the pre-LN layout)."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden))
+
+
+class GenaBertAttention(nn.Module):
+    """``attention.self`` + ``attention.output`` as in the published names."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.self = GenaBertSelfAttention(config)
+        self.output = GenaBertSelfOutput(config)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.output(self.self(hidden, mask))
+
+
+class GenaBertIntermediate(nn.Module):
+    """Feed-forward expansion with the configured activation (``gelu`` is the exact erf form)."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(hidden))
+
+
+class GenaBertOutput(nn.Module):
+    """Feed-forward contraction with dropout."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden))
+
+
+class GenaBertLayer(GradientCheckpointingLayer):
+    """One pre-LN block; checkpointed when gradient checkpointing is enabled."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.pre_attention_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = GenaBertAttention(config)
+        self.post_attention_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.intermediate = GenaBertIntermediate(config)
+        self.output = GenaBertOutput(config)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = hidden + self.attention(self.pre_attention_ln(hidden), mask)
+        return hidden + self.output(self.intermediate(self.post_attention_ln(hidden)))
+
+
+class GenaBertEncoder(nn.Module):
+    """Layer stack plus the optional final LayerNorm of the ``lastln`` checkpoints."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(GenaBertLayer(config) for _ in range(config.num_hidden_layers))
+        if config.last_layer_norm:
+            self.last_layer_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+
+class GenaBertPooler(nn.Module):
+    """BERT pooler: tanh of a dense layer over the first ([CLS]) token."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))
+
+
+class GenaBertPreTrainedModel(PreTrainedModel):
+    """Shared loading behaviour: published prefix ``bert``, SDPA by default, checkpointable layers."""
+
+    config_class = GenaBertConfig
+    config: GenaBertConfig
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["GenaBertLayer"]
+    # Published files are BertForPreTraining: next-sentence head and a copy of the MLM bias are unused here.
+    _keys_to_ignore_on_load_unexpected = [
+        r"cls\.seq_relationship\.",
+        r"cls\.predictions\.decoder\.bias",
+        r"embeddings\.position_ids",
+    ]
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        # transformers guesses this from the source text; our kernels read the config on every call.
+        return True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, GenaBertLMPredictionHead):
+            module.bias.zero_()
+
+
+class GenaBertModel(GenaBertPreTrainedModel):
+    """GENA-LM pre-LN BERT encoder returning :class:`BaseModelOutputWithPooling`."""
+
+    def __init__(self, config: GenaBertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = GenaBertEmbeddings(config)
+        self.encoder = GenaBertEncoder(config)
+        self.pooler = GenaBertPooler(config) if add_pooling_layer else None
+        self._sparse_layout: torch.Tensor | None = None  # built on first use, not a saved weight
+        self.post_init()
+
+    def attention_mask_for(self, attention_mask: torch.Tensor | None, seq_len: int, device: torch.device):
+        """Boolean mask for the attention kernel: padding only, or padding AND the BigBird block pattern."""
+        mask = padding_mask(attention_mask)
+        if self.config.sparse_attention is None:
+            return mask
+        pattern = BigBirdPattern.from_dict(self.config.sparse_attention)
+        if self._sparse_layout is None:
+            # One master layout for the longest input, sliced for shorter ones (as DeepSpeed does).
+            num_blocks = -(-self.config.max_position_embeddings // pattern.block)
+            self._sparse_layout = bigbird_layout(pattern, self.config.num_attention_heads, num_blocks)
+        sparse = bigbird_token_mask(self._sparse_layout, pattern.block, seq_len).to(device)[None]
+        return sparse if mask is None else sparse & mask
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Encode tokens; ``hidden_states`` holds the embeddings then each layer (last one normalised if lastln)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+
+        hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
+        mask = self.attention_mask_for(attention_mask, hidden.shape[1], hidden.device)
+        all_hidden: list[torch.Tensor] = [hidden]
+        for layer in self.encoder.layer:
+            hidden = layer(hidden, mask)
+            all_hidden.append(hidden)
+        if hasattr(self.encoder, "last_layer_ln"):
+            hidden = self.encoder.last_layer_ln(hidden)
+            all_hidden[-1] = hidden
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        hidden_states = tuple(all_hidden) if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (hidden, pooled, hidden_states) if v is not None)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden, pooler_output=pooled, hidden_states=hidden_states
+        )
+
+
+class GenaBertPredictionHeadTransform(nn.Module):
+    """Dense, activation, LayerNorm before the vocabulary projection."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(hidden)))
+
+
+class GenaBertLMPredictionHead(nn.Module):
+    """Vocabulary projection (weight tied to the word embeddings by default) plus bias."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.transform = GenaBertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden)) + self.bias
+
+
+class GenaBertOnlyMLMHead(nn.Module):
+    """Container named ``cls`` holding ``predictions`` so published names line up."""
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__()
+        self.predictions = GenaBertLMPredictionHead(config)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.predictions(hidden)
+
+
+class GenaBertForMaskedLM(GenaBertPreTrainedModel):
+    """GENA-LM BERT with its masked-LM head; returns :class:`MaskedLMOutput`."""
+
+    _tied_weights_keys = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+    _keys_to_ignore_on_load_unexpected = GenaBertPreTrainedModel._keys_to_ignore_on_load_unexpected + [
+        r"bert\.pooler\."
+    ]
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__(config)
+        self.bert = GenaBertModel(config, add_pooling_layer=False)
+        self.cls = GenaBertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.cls.predictions.decoder = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> MaskedLMOutput | tuple:
+        """Token logits; with ``labels`` (-100 = ignore) also the cross-entropy loss."""
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.cls(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.float().view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100
+            )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if not return_dict:
+            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
+            return ((loss,) + rest) if loss is not None else rest
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

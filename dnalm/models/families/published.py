@@ -1,0 +1,87 @@
+"""Architecture values of the published checkpoints the native families load.
+
+Keys are Hugging Face repository ids; values are the ``config.json`` fields that decide parameter
+shapes and numerics. The model zoo compares a checkpoint's config against these with
+:func:`config_mismatches` and refuses a checkpoint that disagrees, so a renamed or re-uploaded
+repository cannot silently load into the wrong architecture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NT_V2_COMMON: dict[str, Any] = {
+    "model_type": "esm",
+    "vocab_size": 4107,
+    "max_position_embeddings": 2050,
+    "layer_norm_eps": 1e-12,
+    "position_embedding_type": "rotary",
+    "add_bias_fnn": False,
+    "emb_layer_norm_before": False,
+    "token_dropout": False,
+    "pad_token_id": 1,
+    "mask_token_id": 2,
+}
+
+_GENA_BERT_COMMON: dict[str, Any] = {
+    "model_type": "bert",
+    "vocab_size": 32000,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+    "hidden_act": "gelu",
+    "position_embedding_type": "absolute",
+    "pre_layer_norm": True,
+    "pad_token_id": 3,
+}
+
+
+def _nt_v2(hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:
+    return {
+        **_NT_V2_COMMON,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": ffn,
+    }
+
+
+def _gena(hidden: int, layers: int, heads: int, ffn: int, last_ln: bool = False) -> dict[str, Any]:
+    return {
+        **_GENA_BERT_COMMON,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": ffn,
+        "last_layer_norm": last_ln,
+    }
+
+
+PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
+    "InstaDeepAI/nucleotide-transformer-v2-50m-multi-species": _nt_v2(512, 12, 16, 2048),
+    "InstaDeepAI/nucleotide-transformer-v2-100m-multi-species": _nt_v2(512, 22, 16, 2048),
+    "InstaDeepAI/nucleotide-transformer-v2-250m-multi-species": _nt_v2(768, 24, 16, 3072),
+    "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species": _nt_v2(1024, 29, 16, 4096),
+    "AIRI-Institute/gena-lm-bert-base": _gena(768, 12, 12, 3072),
+    "AIRI-Institute/gena-lm-bert-base-t2t": _gena(768, 12, 12, 3072),
+    "AIRI-Institute/gena-lm-bert-base-t2t-multi": _gena(768, 12, 12, 3072),
+    "AIRI-Institute/gena-lm-bert-base-lastln-t2t": _gena(768, 12, 12, 3072, last_ln=True),
+    "AIRI-Institute/gena-lm-bert-large-t2t": _gena(1024, 24, 16, 4096),
+}
+
+
+def config_mismatches(config_dict: dict[str, Any], name: str) -> list[str]:
+    """Fields where ``config_dict`` disagrees with the published values of ``name`` (empty when it matches).
+
+    A field missing from ``config_dict`` counts as a mismatch, except ``last_layer_norm`` which older
+    GENA configs omit and whose default is ``False``.
+    """
+    if name not in PUBLISHED_CONFIGS:
+        raise KeyError(f"{name!r} is not a known published checkpoint; known: {sorted(PUBLISHED_CONFIGS)}")
+    defaults = {"last_layer_norm": False}
+    problems = []
+    for field, expected in PUBLISHED_CONFIGS[name].items():
+        actual = config_dict.get(field, defaults.get(field, "<missing>"))
+        if actual != expected:
+            problems.append(f"{field}: expected {expected!r}, found {actual!r}")
+    return problems

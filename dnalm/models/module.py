@@ -1,0 +1,224 @@
+"""DNALMModule: backbone ─(strategy decides what trains)─► pooling ► head ► loss + torchmetrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch import nn
+
+from dnalm import metrics as M
+from dnalm.data.labels import TaskSpec
+from dnalm.models.backbone import Backbone
+from dnalm.models.heads import make_head
+from dnalm.models.pooling import make_pooling
+from dnalm.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+
+def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average rows of ``values`` that share a group id; returns (unique groups, means) in first-seen order."""
+    unique, inverse = torch.unique(groups, return_inverse=True)
+    if len(unique) == len(groups):
+        return groups, values
+    sums = torch.zeros((len(unique), *values.shape[1:]), dtype=values.dtype, device=values.device)
+    sums.index_add_(0, inverse, values)
+    counts = torch.bincount(inverse, minlength=len(unique)).to(values.dtype)
+    return unique, sums / counts.view(-1, *([1] * (values.dim() - 1)))
+
+
+class DNALMModule(L.LightningModule):
+    """A pretrained DNA LM adapted to a sequence-level task."""
+
+    def __init__(self, backbone: Backbone, task: TaskSpec, strategy: Strategy, head_cfg: DictConfig,
+                 optim_cfg: DictConfig, gradient_checkpointing: bool = False) -> None:
+        super().__init__()
+        self.task, self.strategy, self.optim_cfg, self.head_cfg = task, strategy, optim_cfg, head_cfg
+        self.native_head = backbone.native_head
+        self.is_causal = backbone.is_causal
+        if gradient_checkpointing:
+            backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.backbone = strategy.prepare(backbone)
+        self.uses_cache = bool(getattr(strategy, "cache", False)) and strategy.frozen and not self.native_head
+        if self.native_head:
+            self.pooling, self.head = None, None
+        else:
+            self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
+            self.head = make_head(head_cfg.get("kind", "linear"), backbone.hidden_size, self._num_logits(),
+                                  float(head_cfg.get("dropout", 0.1)), int(head_cfg.get("mlp_hidden", 256)))
+        self.val_metrics = M.make_metrics(task, "val")
+        self.test_metrics = M.make_metrics(task, "test")
+        self._cache: dict[str, dict[int, torch.Tensor]] = {"train": {}, "val": {}, "test": {}, "predict": {}}
+        self._cache_tokens = self.pooling is not None and any(p.requires_grad for p in self.pooling.parameters())
+        self.run_config: dict[str, Any] = {}  # model/strategy/head/optim/data configs, to rebuild from a checkpoint
+        # Frozen backbone weights are reloaded from the model reference; checkpoints keep what trains.
+        self.strict_loading = False
+
+    def _num_logits(self) -> int:
+        return 2 if self.task.kind == "binary" else self.task.num_outputs
+
+    # -- forward ----------------------------------------------------------------------------------------------
+    def _backbone_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.strategy.layer != -1:
+            kwargs["output_hidden_states"] = True
+        if self.is_causal:
+            kwargs["use_cache"] = False
+        return kwargs
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token embeddings from the strategy's layer (``[B, T, H]``)."""
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **self._backbone_kwargs())
+        if self.strategy.layer != -1:
+            return out.hidden_states[self.strategy.layer]
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One pooled embedding per sequence (``[B, H]``)."""
+        assert self.pooling is not None
+        hidden = self.hidden_states(input_ids, attention_mask)
+        return self.pooling(hidden, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch."""
+        if self.native_head:
+            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits
+        assert self.head is not None
+        return self.head(self.embed(input_ids, attention_mask))
+
+    def _cached_logits(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        """Probing: run the frozen backbone once per item, then reuse its output every epoch."""
+        assert self.pooling is not None and self.head is not None
+        store = self._cache[stage]
+        indices = batch["index"].tolist()
+        if not all(i in store for i in indices):
+            with torch.no_grad():
+                if self._cache_tokens:
+                    hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"])
+                    lengths = batch["attention_mask"].sum(1).tolist()
+                    for row, (i, n) in enumerate(zip(indices, lengths)):
+                        store[i] = hidden[row, :n].detach().to("cpu", torch.float32)
+                else:
+                    pooled = self.embed(batch["input_ids"], batch["attention_mask"])
+                    for row, i in enumerate(indices):
+                        store[i] = pooled[row].detach().to("cpu", torch.float32)
+        dtype = next(self.head.parameters()).dtype
+        if self._cache_tokens:
+            rows = [store[i] for i in indices]
+            hidden = nn.utils.rnn.pad_sequence(rows, batch_first=True).to(self.device, dtype)
+            mask = nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long) for r in rows],
+                                             batch_first=True).to(self.device)
+            return self.head(self.pooling(hidden, mask))
+        return self.head(torch.stack([store[i] for i in indices]).to(self.device, dtype))
+
+    def logits(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        """Logits of a batch, through the probing cache when the strategy has one."""
+        if self.uses_cache:
+            return self._cached_logits(batch, stage)
+        return self(batch["input_ids"], batch["attention_mask"])
+
+    # -- loss and steps ---------------------------------------------------------------------------------------
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy for classes, BCE for multilabel, MSE for regression."""
+        logits = logits.float()
+        if self.task.kind in ("binary", "multiclass"):
+            return F.cross_entropy(logits, target.long())
+        if self.task.kind == "multilabel":
+            return F.binary_cross_entropy_with_logits(logits, target.float())
+        return F.mse_loss(logits, target.float().view_as(logits))
+
+    def on_train_epoch_start(self) -> None:
+        if self.strategy.frozen:
+            self.backbone.eval()  # no dropout in a frozen backbone, so cached embeddings stay valid
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self.logits(batch, "train")
+        loss = self.loss(logits, batch["target"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.logits(batch, stage)
+        loss = self.loss(logits, batch["target"])
+        groups, mean_logits = group_mean(logits.float(), batch["group"])
+        _, targets = group_mean(batch["target"].float(), batch["group"])
+        return loss, groups, mean_logits, targets.to(batch["target"].dtype)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, _, logits, targets = self._eval_step(batch, "val")
+        self.val_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(M.flatten(self.val_metrics.compute()), prog_bar=False)
+        self.val_metrics.reset()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, _, logits, targets = self._eval_step(batch, "test")
+        self.test_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(M.flatten(self.test_metrics.compute()))
+        self.test_metrics.reset()
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self.logits(batch, "predict")
+        groups, mean_logits = group_mean(logits.float(), batch["group"])
+        return {"group": groups.cpu(), "logits": mean_logits.cpu(), "scores": M.predictions(self.task, mean_logits).cpu()}
+
+    # -- optimisation -----------------------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: backbone and head (own LR), each split into decayed and not decayed (biases, norms)."""
+        lr = float(self.optim_cfg.lr)
+        head_lr = float(self.head_cfg.get("lr") or lr)
+        wd = float(self.optim_cfg.get("weight_decay", 0.01))
+        groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            part = "head" if name.startswith(("head.", "pooling.")) else "backbone"
+            no_decay = param.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
+            groups.setdefault((part, no_decay), []).append(param)
+        return [{"params": params, "lr": head_lr if part == "head" else lr, "weight_decay": 0.0 if no_decay else wd,
+                 "name": f"{part}{'_no_decay' if no_decay else ''}"} for (part, no_decay), params in groups.items()]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        from transformers import get_scheduler
+
+        opt = self.optim_cfg
+        optimizer = torch.optim.AdamW(self.parameter_groups(), betas=tuple(opt.get("betas", (0.9, 0.999))),
+                                      eps=float(opt.get("eps", 1e-8)))
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = opt.get("warmup_steps")
+        warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total)
+        name = {"constant": "constant_with_warmup"}.get(opt.get("scheduler", "linear"), opt.get("scheduler", "linear"))
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+        buffers = {name for name, _ in self.named_buffers()}
+        if self.strategy.frozen or trainable != {name for name, _ in self.named_parameters()}:
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                        if k in trainable or (k in buffers and not k.startswith("backbone."))}
+        checkpoint["dnalm_task"] = self.task.to_dict()
+        checkpoint["dnalm_config"] = self.run_config
+        checkpoint["dnalm_rng"] = {"torch": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("dnalm_rng")
+        if rng is not None:  # the same dropout masks after a resume as without the interruption
+            torch.set_rng_state(rng["torch"])
+
+    def count_parameters(self) -> tuple[int, int]:
+        """(trainable, total) parameters of backbone, pooling and head."""
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return trainable, total

@@ -1,0 +1,54 @@
+"""``python -m dnalm.predict ckpt_path=... input=<fasta|table> output=<csv>``: class probabilities per sequence."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from dnalm import runtime
+from dnalm.data.datamodule import DNADataModule
+from dnalm.errors import ConfigError
+from dnalm.inference import load_module, predictions_frame
+from dnalm.utils.cli import run_task
+
+log = logging.getLogger("dnalm.predict")
+
+
+def predict(cfg: DictConfig) -> pd.DataFrame:
+    """Write ``cfg.output`` with id, class probabilities and the predicted label for every input record.
+
+    Sequences longer than the model's context are scored as sliding windows whose logits are averaged.
+    """
+    if not cfg.get("input"):
+        raise ConfigError("give input=<FASTA or table file> (and output=<csv>).")
+    L.seed_everything(int(cfg.seed), workers=True)
+    module, backbone, task = load_module(cfg)
+    data_cfg = OmegaConf.merge(cfg.data, {"path": str(cfg.input), "id": None, "allow_unlabelled": True})
+    datamodule = DNADataModule(data_cfg, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
+                               cache_dir=cfg.paths.get("cache_dir"), only_splits=("test",))
+    datamodule.setup("predict")
+    trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
+    outputs = trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False))
+    frame = predictions_frame(outputs, datamodule.splits["test"].records, task)
+    output = Path(str(cfg.output))
+    if trainer.is_global_zero:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(output, index=False)
+        windows = datamodule.splits["test"].windows_added
+        print(f"wrote {len(frame)} predictions to {output}" + (f" ({windows} extra windows for long sequences)" if windows else ""))
+    return frame
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
+    run_task(predict, cfg)
+
+
+if __name__ == "__main__":
+    main()

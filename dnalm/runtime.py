@@ -1,0 +1,129 @@
+"""Build the Lightning Trainer, loggers and callbacks from the config; device and precision choices."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def auto_precision() -> str:
+    """bf16-mixed on GPUs that support it, 16-mixed on older GPUs (e.g. T4), 32-true on CPU."""
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def wandb_credentials_present() -> bool:
+    """An API key in the environment or in ~/.netrc (what ``wandb login`` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+class Throughput(Callback):
+    """Training samples per second over the timed training batches (first batch excluded as warm-up)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.seconds = 0.0
+        self._start = 0.0
+        self._seen = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._seen += 1
+        if self._seen > 1:
+            self.seconds += time.perf_counter() - self._start
+            self.samples += len(batch["input_ids"])
+
+    @property
+    def samples_per_second(self) -> float | None:
+        """Measured rate, or None before two batches ran."""
+        return self.samples / self.seconds if self.seconds > 0 else None
+
+
+class EpochSummary(Callback):
+    """One log line per validation when no progress bar is shown (non-interactive runs, CI)."""
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        shown = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()
+                 if k.startswith("val/") and not k.startswith(("val/f1_", "val/auroc_"))}
+        log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, shown)
+
+
+def make_loggers(cfg: DictConfig) -> list[Any]:
+    """Instantiate the configured loggers; W&B goes offline (no prompt) when there are no credentials."""
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        if name == "wandb":
+            logger_cfg = OmegaConf.to_container(logger_cfg, resolve=True)
+            if logger_cfg.get("offline") is None:
+                logger_cfg["offline"] = not wandb_credentials_present()
+            if logger_cfg["offline"]:
+                os.environ.setdefault("WANDB_MODE", "offline")
+            os.environ.setdefault("WANDB_SILENT", "true")
+            Path(logger_cfg["save_dir"]).mkdir(parents=True, exist_ok=True)
+        loggers.append(instantiate(logger_cfg))
+    return loggers
+
+
+def make_callbacks(cfg: DictConfig) -> list[Callback]:
+    """Configured callbacks plus throughput measurement and a progress display suited to the terminal."""
+    callbacks: list[Callback] = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks.append(Throughput())
+    if sys.stdout.isatty():
+        callbacks.append(RichProgressBar())
+    else:
+        callbacks.append(EpochSummary())
+    return callbacks
+
+
+def make_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Any], **overrides: Any) -> L.Trainer:
+    """The Lightning Trainer of ``cfg.trainer`` with dnalm's automatic precision."""
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    kwargs.pop("_target_", None)
+    if kwargs.get("precision") == "auto":
+        kwargs["precision"] = auto_precision()
+    strategy = kwargs.get("strategy")
+    if isinstance(strategy, dict):
+        kwargs["strategy"] = instantiate(strategy)
+    kwargs.update(overrides)
+    return L.Trainer(callbacks=callbacks, logger=loggers or False,
+                     enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
+                     default_root_dir=cfg.paths.output_dir, **kwargs)
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated by torch on CUDA, else this process's peak resident memory."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

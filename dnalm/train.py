@@ -1,0 +1,129 @@
+"""``python -m dnalm.train``: fine-tune a DNA LM on a sequence task and test the best checkpoint."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dnalm import results, runtime
+from dnalm.data.datamodule import DNADataModule
+from dnalm.errors import ConfigError
+from dnalm.models.backbone import load_backbone
+from dnalm.models.module import DNALMModule
+from dnalm.utils.cli import run_task
+
+log = logging.getLogger("dnalm.train")
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``last``: the newest ``last.ckpt`` of an earlier run with the same run name; else the path as given."""
+    ckpt = cfg.get("ckpt_path")
+    if ckpt in (None, ""):
+        return None
+    if ckpt == "last":
+        pattern = os.path.join(cfg.paths.log_dir, cfg.task_name, "runs", cfg.run_name, "*", "checkpoints", "last.ckpt")
+        found = sorted(glob.glob(pattern), key=os.path.getmtime)
+        if not found:
+            raise ConfigError(f"ckpt_path=last: no earlier run of '{cfg.run_name}' left a last.ckpt ({pattern}). "
+                              "Give the checkpoint's path instead.")
+        log.info("resuming from %s", found[-1])
+        return found[-1]
+    if not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt_path={ckpt} does not exist.")
+    return str(ckpt)
+
+
+def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
+    """Backbone, strategy, data and module from a composed config."""
+    backbone = load_backbone(cfg.model, native_head=bool(cfg.head.get("native", False)))
+    strategy = instantiate(cfg.strategy)
+    datamodule = DNADataModule(cfg.data, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed),
+                               cache_dir=cfg.paths.get("cache_dir"))
+    datamodule.setup("fit")
+    assert datamodule.task is not None
+    if strategy.frozen and cfg.data.get("rc_augment", 0.0):
+        raise ConfigError("strategy=probing caches embeddings, so data.rc_augment must be 0 with it.")
+    module = DNALMModule(backbone, datamodule.task, strategy, cfg.head, cfg.optim,
+                         gradient_checkpointing=bool(cfg.model.get("gradient_checkpointing", False)))
+    module.run_config = {key: OmegaConf.to_container(cfg[key], resolve=True)
+                         for key in ("model", "strategy", "head", "optim", "data")}
+    return module, datamodule, backbone
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, validate and test; write ``metrics.json`` in the run dir and return the metrics."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg)
+    module, datamodule, backbone = build(cfg)
+    results.save_run_files(run_dir, cfg, datamodule.task.to_dict())
+    trainable, total = module.count_parameters()
+    log.info("%s: %s trainable of %s parameters (%.2f%%)", cfg.strategy.name,
+             f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+
+    callbacks = runtime.make_callbacks(cfg)
+    loggers = runtime.make_loggers(cfg)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer = runtime.make_trainer(cfg, callbacks, loggers)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    metrics: dict[str, Any] = {}
+    eval_ckpt = best if best else None
+    metrics.update(_first(trainer.validate(module, datamodule=datamodule, ckpt_path=eval_ckpt, weights_only=True)))
+    if cfg.get("test", True) and "test" in datamodule.splits:
+        metrics.update(_first(trainer.test(module, datamodule=datamodule, ckpt_path=eval_ckpt, weights_only=True)))
+    throughput = next(c for c in callbacks if isinstance(c, runtime.Throughput))
+    metrics.update({
+        "train/samples_per_second": throughput.samples_per_second,
+        "peak_memory_mb": runtime.peak_memory_mb(),
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "strategy": cfg.strategy.name,
+        "seed": int(cfg.seed),
+        "trainable_params": trainable,
+        "total_params": total,
+        "best_checkpoint": best,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "run_dir": str(run_dir),
+    })
+    if trainer.is_global_zero:
+        path = results.write_metrics(run_dir, metrics)
+        for logger in loggers:
+            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=trainer.global_step)
+        results.print_metrics(f"{cfg.run_name}: test metrics (best checkpoint)  ->  {path}", metrics)
+    _finish_wandb(loggers)
+    return metrics
+
+
+def _first(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(outputs[0]) if outputs else {}
+
+
+def _finish_wandb(loggers: list[Any]) -> None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
+    run_task(train, cfg)
+
+
+if __name__ == "__main__":
+    main()

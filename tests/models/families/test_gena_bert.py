@@ -1,0 +1,258 @@
+"""GENA-LM pre-LN BERT: published key names load, maths match a reference, SDPA = eager, padding,
+gradient checkpointing, bf16, the lastln variant and family detection."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, AutoModelForMaskedLM
+
+from dnalm.models.families import (
+    PUBLISHED_CONFIGS,
+    GenaBertForMaskedLM,
+    GenaBertModel,
+    config_mismatches,
+    load_native,
+    native_config,
+    native_model_class,
+)
+
+# The published gena-lm-bert-base config.json, shrunk.
+TINY = {
+    "architectures": ["BertForPretraining"],
+    "auto_map": {"AutoModel": "modeling_bert.BertForPreTraining"},
+    "attention_probs_dropout_prob": 0.0,
+    "gradient_checkpointing": False,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.0,
+    "hidden_size": 32,
+    "initializer_range": 0.02,
+    "intermediate_size": 48,
+    "layer_norm_eps": 1e-12,
+    "last_layer_norm": False,
+    "max_position_embeddings": 16,
+    "model_type": "bert",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "pad_token_id": 3,
+    "position_embedding_type": "absolute",
+    "pre_layer_norm": True,
+    "transformers_version": "4.6.0.dev0",
+    "type_vocab_size": 2,
+    "use_cache": True,
+    "vocab_size": 40,
+}
+
+
+def published_state_dict(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A BertForPreTraining state dict with the published GENA-LM key names."""
+    gen = torch.Generator().manual_seed(seed)
+    h, f, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+
+    def rand(*shape: int, scale: float = 0.2) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen) * scale
+
+    def norm() -> tuple[torch.Tensor, torch.Tensor]:
+        return 1 + rand(h, scale=0.1), rand(h, scale=0.1)
+
+    e = "bert.embeddings."
+    sd = {
+        e + "word_embeddings.weight": rand(v, h, scale=1.0),
+        e + "position_embeddings.weight": rand(cfg["max_position_embeddings"], h),
+        e + "token_type_embeddings.weight": rand(cfg["type_vocab_size"], h),
+        e + "position_ids": torch.arange(cfg["max_position_embeddings"])[None],  # old persistent buffer
+    }
+    sd[e + "LayerNorm.weight"], sd[e + "LayerNorm.bias"] = norm()
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"bert.encoder.layer.{i}."
+        sd[p + "pre_attention_ln.weight"], sd[p + "pre_attention_ln.bias"] = norm()
+        for name in ("query", "key", "value"):
+            sd[p + f"attention.self.{name}.weight"], sd[p + f"attention.self.{name}.bias"] = (
+                rand(h, h),
+                rand(h),
+            )
+        sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"] = rand(h, h), rand(h)
+        sd[p + "post_attention_ln.weight"], sd[p + "post_attention_ln.bias"] = norm()
+        sd[p + "intermediate.dense.weight"], sd[p + "intermediate.dense.bias"] = rand(f, h), rand(f)
+        sd[p + "output.dense.weight"], sd[p + "output.dense.bias"] = rand(h, f), rand(h)
+    if cfg["last_layer_norm"]:
+        sd["bert.encoder.last_layer_ln.weight"], sd["bert.encoder.last_layer_ln.bias"] = norm()
+    sd["bert.pooler.dense.weight"], sd["bert.pooler.dense.bias"] = rand(h, h), rand(h)
+    c = "cls.predictions."
+    sd[c + "transform.dense.weight"], sd[c + "transform.dense.bias"] = rand(h, h), rand(h)
+    sd[c + "transform.LayerNorm.weight"], sd[c + "transform.LayerNorm.bias"] = norm()
+    sd[c + "bias"] = rand(v)
+    sd[c + "decoder.weight"] = sd[e + "word_embeddings.weight"].clone()  # tied in the published model
+    sd[c + "decoder.bias"] = sd[c + "bias"].clone()
+    sd["cls.seq_relationship.weight"], sd["cls.seq_relationship.bias"] = rand(2, h), rand(2)
+    return sd
+
+
+def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Pre-LN BERT from the equations in float64: returns (last hidden, pooled, MLM logits)."""
+    sd = {k: t.double() for k, t in sd.items()}
+    eps, n_heads = cfg["layer_norm_eps"], cfg["num_attention_heads"]
+
+    def ln(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        mu = x.mean(-1, keepdim=True)
+        var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(var + eps) * sd[prefix + ".weight"] + sd[prefix + ".bias"]
+
+    def lin(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        return x @ sd[prefix + ".weight"].T + sd[prefix + ".bias"]
+
+    def gelu(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+
+    b, s = ids.shape
+    e = "bert.embeddings."
+    x = (
+        sd[e + "word_embeddings.weight"][ids]
+        + sd[e + "position_embeddings.weight"][:s]
+        + sd[e + "token_type_embeddings.weight"][0]
+    )
+    x = ln(x, e + "LayerNorm")
+    h = x.shape[-1]
+    d = h // n_heads
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"bert.encoder.layer.{i}."
+        a = ln(x, p + "pre_attention_ln")
+        q, k, v = (
+            lin(a, p + f"attention.self.{name}").view(b, s, n_heads, d).transpose(1, 2)
+            for name in ("query", "key", "value")
+        )
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + torch.where(mask[:, None, None, :] > 0, 0.0, -1e30)
+        x = x + lin((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, h), p + "attention.output.dense")
+        x = x + lin(gelu(lin(ln(x, p + "post_attention_ln"), p + "intermediate.dense")), p + "output.dense")
+    if cfg["last_layer_norm"]:
+        x = ln(x, "bert.encoder.last_layer_ln")
+    pooled = torch.tanh(lin(x[:, 0], "bert.pooler.dense"))
+    t = ln(gelu(lin(x, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
+    logits = t @ sd[e + "word_embeddings.weight"].T + sd["cls.predictions.bias"]
+    return x, pooled, logits
+
+
+def write_published(directory: Path, cfg: dict, sd: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(cfg))
+    torch.save(sd, directory / "pytorch_model.bin")
+    return directory
+
+
+@pytest.fixture(params=[False, True], ids=["base", "lastln"])
+def published(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict, dict]:
+    cfg = {**TINY, "last_layer_norm": request.param}
+    sd = published_state_dict(cfg)
+    return write_published(tmp_path / "gena", cfg, sd), sd, cfg
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.tensor([[1, 9, 14, 22, 5, 31, 2], [1, 17, 8, 2, 3, 3, 3]])
+    return ids, (ids != TINY["pad_token_id"]).long()
+
+
+def test_published_keys_load(published: tuple[Path, dict, dict]) -> None:
+    path, sd, cfg = published
+    model, info = load_native(path, "mlm", output_loading_info=True)
+    assert isinstance(model, GenaBertForMaskedLM) and not info["missing_keys"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, sd[key], rtol=0, atol=0, msg=key)
+    assert hasattr(model.bert.encoder, "last_layer_ln") == cfg["last_layer_norm"]
+    base = load_native(path, "base")
+    assert isinstance(base, GenaBertModel)
+    torch.testing.assert_close(base.pooler.dense.weight, sd["bert.pooler.dense.weight"])
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_matches_reference_equations(published: tuple[Path, dict, dict], implementation: str) -> None:
+    path, sd, cfg = published
+    ids, mask = batch()
+    hidden_ref, pooled_ref, logits_ref = reference(sd, cfg, ids, mask)
+    mlm = load_native(path, "mlm", attn_implementation=implementation).eval()
+    base = load_native(path, "base", attn_implementation=implementation).eval()
+    assert mlm.config._attn_implementation == base.config._attn_implementation == implementation
+    with torch.no_grad():
+        out = mlm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        enc = base(input_ids=ids, attention_mask=mask)
+    real = mask.bool()
+    torch.testing.assert_close(out.logits[real].double(), logits_ref[real], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(enc.last_hidden_state[real].double(), hidden_ref[real], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(enc.pooler_output.double(), pooled_ref, rtol=1e-4, atol=1e-4)
+    assert len(out.hidden_states) == cfg["num_hidden_layers"] + 1
+    torch.testing.assert_close(out.hidden_states[-1], enc.last_hidden_state)
+
+
+def test_sdpa_equals_eager_and_padding_invariance(published: tuple[Path, dict, dict]) -> None:
+    path = published[0]
+    ids, mask = batch()
+    outs = {}
+    for implementation in ("sdpa", "eager"):
+        model = load_native(path, "base", attn_implementation=implementation).eval()
+        assert model.config._attn_implementation == implementation
+        with torch.no_grad():
+            outs[implementation] = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            alone = model(input_ids=ids[1:, :4], attention_mask=mask[1:, :4]).last_hidden_state
+        torch.testing.assert_close(outs[implementation][1, :4], alone[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outs["sdpa"][mask.bool()], outs["eager"][mask.bool()], rtol=1e-5, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_same_gradients(published: tuple[Path, dict, dict]) -> None:
+    ids, mask = batch()
+    labels = torch.where(mask.bool(), ids, -100)
+    grads = []
+    for checkpointing in (False, True):
+        model = load_native(published[0], "mlm").train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert all(layer.gradient_checkpointing for layer in model.bert.encoder.layer)
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 10
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_bf16_and_auto_class_round_trip(published: tuple[Path, dict, dict], tmp_path: Path) -> None:
+    ids, mask = batch()
+    model = load_native(published[0], "mlm").eval()
+    model.save_pretrained(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["model_type"] == "gena_lm_bert"
+    again = AutoModelForMaskedLM.from_pretrained(tmp_path / "saved").eval()
+    bf16 = AutoModel.from_pretrained(tmp_path / "saved", dtype=torch.bfloat16).eval()
+    assert isinstance(again, GenaBertForMaskedLM) and isinstance(bf16, GenaBertModel)
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids, mask).logits, model(ids, mask).logits)
+        low = bf16(ids, mask).last_hidden_state
+        high = model.bert(ids, mask).last_hidden_state
+    assert low.dtype == torch.bfloat16
+    assert F.cosine_similarity(low.float()[mask.bool()], high[mask.bool()], dim=-1).min() > 0.98
+
+
+def test_too_long_input_is_a_clear_error(published: tuple[Path, dict, dict]) -> None:
+    model = load_native(published[0], "base")
+    with pytest.raises(ValueError, match="max_position_embeddings=16"):
+        model(input_ids=torch.ones(1, 17, dtype=torch.long))
+
+
+def test_family_detection_and_published_values() -> None:
+    assert native_model_class(TINY, "mlm") is GenaBertForMaskedLM
+    assert native_model_class(TINY, "base") is GenaBertModel
+    dnabert = {k: v for k, v in TINY.items() if k not in ("pre_layer_norm", "last_layer_norm", "auto_map")}
+    assert native_model_class(dnabert, "base") is None
+    assert native_model_class({**TINY, "pre_layer_norm": False}, "base") is None
+    with pytest.raises(ValueError, match="block-sparse"):
+        native_model_class({**TINY, "max_position_embeddings": 4096}, "base")
+    sparse = {**TINY, "max_position_embeddings": 4096, "sparse_attention": {"block": 64}}
+    assert native_model_class(sparse, "mlm") is GenaBertForMaskedLM
+    name = "AIRI-Institute/gena-lm-bert-base-lastln-t2t"
+    values = {**TINY, **PUBLISHED_CONFIGS[name]}
+    assert config_mismatches(values, name) == []
+    assert config_mismatches({**values, "last_layer_norm": False}, name) == [
+        "last_layer_norm: expected True, found False"
+    ]
+    assert native_config(values).last_layer_norm is True
