@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,19 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
     """Configured callbacks plus throughput measurement and a progress display suited to the terminal."""
-    callbacks: list[Callback] = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks: list[Callback] = []
+    for c in (cfg.get("callbacks") or {}).values():
+        if c is None:
+            continue
+        steps = c.get("every_n_train_steps") if str(c.get("_target_", "")).endswith("ModelCheckpoint") else None
+        if steps and c.get("monitor"):
+            # Lightning's every_n_train_steps would replace the validation-time saves and rank mid-epoch weights
+            # by stale validation scores: keep best-k at validation, and add a step-wise last.ckpt for resuming.
+            callbacks.append(instantiate(c, every_n_train_steps=None, enable_version_counter=False))
+            callbacks.append(ModelCheckpoint(dirpath=c.get("dirpath"), save_top_k=0, save_last=True,
+                                             every_n_train_steps=int(steps), enable_version_counter=False))
+        else:
+            callbacks.append(instantiate(c))
     callbacks.append(Throughput())
     if sys.stdout.isatty():
         callbacks.append(RichProgressBar())

@@ -26,10 +26,10 @@ IUPAC_CHOICES = {"A": "A", "C": "C", "G": "G", "T": "T", "W": "AT", "R": "AG", "
 
 # (consensus, offset of motif start relative to TSS, jitter, probability in positives)
 PROMOTER_MOTIFS = [
-    ("TATAWAWR", -31, 2, 0.55),   # TATA box
-    ("YYANWYY", -2, 0, 0.75),     # initiator around the TSS
-    ("GGCCAATCT", -85, 6, 0.40),  # CAAT box
-    ("GGGGCGGGG", -120, 15, 0.45),  # GC box (Sp1)
+    ("TATAWAWR", -31, 2, 0.70),   # TATA box
+    ("YYANWYY", -2, 0, 0.80),     # initiator around the TSS
+    ("GGCCAATCT", -85, 6, 0.50),  # CAAT box
+    ("GGGGCGGGG", -120, 15, 0.60),  # GC box (Sp1)
 ]
 
 
@@ -53,7 +53,7 @@ def _sample_motif(consensus: str, rng: np.random.Generator, mutation_rate: float
 
 
 def make_demo_sequences(n: int, length: int = 200, seed: int = 0, decoy_rate: float = 0.3,
-                        mutation_rate: float = 0.1) -> pd.DataFrame:
+                        mutation_rate: float = 0.08) -> pd.DataFrame:
     """``n`` sequences, half promoters (label 1), half background with decoy motifs (label 0)."""
     rng = np.random.default_rng(seed)
     codes = _background(n, length, rng)

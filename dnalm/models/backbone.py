@@ -124,6 +124,8 @@ def load_backbone(model_cfg: DictConfig, native_head: bool = False, dtype: str |
         model, tokenizer = _load_pretrained(model_cfg, native_head, dtype or model_cfg.get("dtype"))
     config: PretrainedConfig = model.config
     _check_tokenizer_fits(model, tokenizer, model_cfg)
+    if not native_head:
+        _drop_unused_modules(model)
     targets = list(model_cfg.get("lora_target_modules") or []) or _default_lora_targets(config.model_type)
     max_tokens = model_cfg.get("max_tokens") or getattr(config, "max_position_embeddings", None)
     return Backbone(
@@ -138,6 +140,16 @@ def load_backbone(model_cfg: DictConfig, native_head: bool = False, dtype: str |
         lora_targets=targets,
         native_head=native_head,
     )
+
+
+def _drop_unused_modules(model: PreTrainedModel) -> None:
+    """Remove transformers' pooler / contact head: dnalm pools itself, and parameters that never get a gradient
+    break DDP (unused parameters) and inflate the trainable count."""
+    if not type(model).__module__.startswith("transformers."):
+        return  # dnalm's native families and remote code: their forward may not allow a missing module
+    for name in ("pooler", "contact_head"):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            setattr(model, name, None)
 
 
 def _is_causal_type(config: PretrainedConfig) -> bool:

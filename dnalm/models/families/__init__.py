@@ -103,13 +103,20 @@ def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrain
     """The native class that should load a raw published ``config.json`` dict, or None.
 
     None means plain ``transformers`` loads the checkpoint correctly (e.g. NT v1, protein ESM-2,
-    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder) or ``"mlm"`` (encoder + masked-LM head).
+    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder) or ``"mlm"`` (encoder + masked-LM head);
+    ``"classifier"`` is accepted for probing and raises for a native family, which has no such head.
     """
-    if head not in ("base", "mlm"):
+    if head not in ("base", "mlm", "classifier"):
         raise ValueError(f"head must be 'base' or 'mlm', got {head!r}")
     family = _family(config_dict)
     if family is None:
         return None
+    if head == "classifier":
+        # Callers probe every checkpoint with this head; only the native families lack one.
+        raise ValueError(
+            f"dnalm's native {family} has no sequence-classification head; load head='base' and put a "
+            "dnalm head on top (published NT v2 / GENA-LM checkpoints are pre-trained, not classifiers)"
+        )
     _, base_cls, mlm_cls = _FAMILIES[family]
     return base_cls if head == "base" else mlm_cls
 

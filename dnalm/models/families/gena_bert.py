@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
@@ -61,6 +62,13 @@ class GenaBertConfig(PreTrainedConfig):
     # BigBird block-sparse attention (dnalm extension, see sparse.py); None = dense attention.
     sparse_attention: dict | None = None
     tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        # A published config.json names the remote-code model_type and auto_map; keeping them would
+        # make a saved copy load the broken remote code (or the wrong class) again.
+        kwargs.pop("model_type", None)
+        kwargs.pop("auto_map", None)
+        super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
         """Reject configurations this implementation would silently compute wrongly."""
@@ -261,7 +269,7 @@ class GenaBertPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, GenaBertLMPredictionHead):
-            module.bias.zero_()
+            init.zeros_(module.bias)  # respects weights already loaded from the checkpoint
 
 
 class GenaBertModel(GenaBertPreTrainedModel):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
@@ -62,6 +63,13 @@ class NucleotideTransformerV2Config(PreTrainedConfig):
     mask_token_id: int | None = 2
     pad_token_id: int | None = 1
     tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        # A published config.json names the remote-code model_type and auto_map; keeping them would
+        # make a saved copy load the broken remote code (or the wrong class) again.
+        kwargs.pop("model_type", None)
+        kwargs.pop("auto_map", None)
+        super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
         """Reject configurations this implementation would silently compute wrongly."""
@@ -253,7 +261,7 @@ class NTv2PreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, NTv2LMHead):
-            module.bias.zero_()
+            init.zeros_(module.bias)  # respects weights already loaded from the checkpoint
 
 
 class NucleotideTransformerV2Model(NTv2PreTrainedModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,9 @@ def test_gradient_checkpointing_gives_same_gradients(published: tuple[Path, dict
     for checkpointing in (False, True):
         model = load_native(published[0], "mlm").train()
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            with warnings.catch_warnings():  # transformers 5 renamed it; the old name must keep working
+                warnings.simplefilter("ignore", FutureWarning)
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             assert all(layer.gradient_checkpointing for layer in model.esm.encoder.layer)
         model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
@@ -294,7 +297,7 @@ def test_family_detection() -> None:
     no_model_type = {k: v for k, v in TINY.items() if k != "model_type"}
     assert native_model_class(no_model_type, "mlm") is NucleotideTransformerV2ForMaskedLM
     with pytest.raises(ValueError, match="head must be"):
-        native_model_class(TINY, "classifier")  # type: ignore[arg-type]
+        native_model_class(TINY, "regression")  # type: ignore[arg-type]
 
 
 def test_load_native_refuses_plain_transformers_checkpoint(tmp_path: Path) -> None:
@@ -335,3 +338,35 @@ def test_published_configs_cross_check() -> None:
         if "nucleotide-transformer" in repo:
             config = native_config({**TINY, **values})
             assert config.hidden_size % config.num_attention_heads == 0
+
+
+@pytest.mark.filterwarnings("ignore:.*is deprecated.*:FutureWarning")  # peft calls renamed transformers APIs
+def test_lora_targets_published_projection_names(published: tuple[Path, dict]) -> None:
+    peft = pytest.importorskip("peft")
+    model = load_native(published[0], "mlm")
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["query", "value"]))
+    lora.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    ids, mask = batch()
+    lora.train()
+    lora(input_ids=ids, attention_mask=mask, labels=torch.where(mask.bool(), ids, -100)).loss.backward()
+    trained = [n for n, p in lora.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in n for n in trained)
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n
+    )
+
+
+def test_direct_from_pretrained_on_published_dir_drops_remote_fields(
+    published: tuple[Path, dict], tmp_path: Path
+) -> None:
+    model = NucleotideTransformerV2Model.from_pretrained(published[0])
+    assert model.config.model_type == "nucleotide_transformer_v2"
+    assert getattr(model.config, "auto_map", None) is None
+    model.save_pretrained(tmp_path / "copy")
+    assert isinstance(AutoModel.from_pretrained(tmp_path / "copy"), NucleotideTransformerV2Model)
+
+
+def test_classifier_probe_is_none_for_foreign_and_an_error_for_native() -> None:
+    assert native_model_class({"model_type": "mixtral"}, "classifier") is None  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no sequence-classification head"):
+        native_model_class(TINY, "classifier")  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Shared helpers of the applications beyond classification (embed, generate, scan, variants, design)."""

@@ -1,0 +1,92 @@
+"""Reading sequences for the applications (FASTA or table, through the bad-input policy) and sequence stats."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
+from dnalm.data.sources import read_table
+from dnalm.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def policy_from(cfg: DictConfig | None) -> SequencePolicy:
+    """The ``data.policy`` block as a :class:`SequencePolicy` (defaults when absent)."""
+    if cfg is None or cfg.get("policy") is None:
+        return SequencePolicy()
+    return SequencePolicy(**OmegaConf.to_container(cfg.policy, resolve=True))
+
+
+def read_sequences(path: str | Path, sequence_column: str = "sequence", id_column: str | None = "id",
+                   policy: SequencePolicy | None = None) -> pd.DataFrame:
+    """``id`` and normalised ``sequence`` columns of a FASTA (.fa/.fasta/.fna) or table (.csv/.tsv/.parquet).
+
+    Tables without an id column are numbered by row. Records dropped by the policy are logged (counted).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"input={path} does not exist.")
+    frame = read_table(path)
+    if sequence_column not in frame.columns:
+        raise DataError(f"{path} has no {sequence_column!r} column (it has {list(frame.columns)}); set "
+                        "data.sequence_column.")
+    ids = (frame[id_column].astype(str) if id_column and id_column in frame.columns
+           else pd.Series([str(i) for i in range(len(frame))]))
+    report = NormaliseReport()
+    seqs, kept = normalise_many(frame[sequence_column].astype(str).tolist(), ids.tolist(), policy or SequencePolicy(),
+                                report)
+    if len(kept) != len(frame):
+        log.warning("%s: %s", path, report.summary())
+    if not kept:
+        raise DataError(f"{path} has no usable sequence ({report.summary()}).")
+    return pd.DataFrame({"id": ids.iloc[kept].to_numpy(), "sequence": seqs})
+
+
+def gc_content(seq: str) -> float:
+    """Fraction of G and C among the A/C/G/T letters (N not counted); 0 for a sequence without any."""
+    acgt = sum(seq.count(b) for b in "ACGT")
+    return (seq.count("G") + seq.count("C")) / acgt if acgt else 0.0
+
+
+def kmer_spectrum(sequences: Iterable[str], k: int) -> np.ndarray:
+    """Normalised counts of every ACGT ``k``-mer (lexicographic order) over all sequences; N-containing skipped."""
+    index = {"".join(p): i for i, p in enumerate(product("ACGT", repeat=k))}
+    counts = np.zeros(len(index), dtype=np.float64)
+    for seq in sequences:
+        tally = Counter(seq[i:i + k] for i in range(len(seq) - k + 1))
+        for kmer, n in tally.items():
+            slot = index.get(kmer)
+            if slot is not None:
+                counts[slot] += n
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence in bits (0 = identical, 1 = disjoint)."""
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+def write_fasta(path: Path, records: Sequence[tuple[str, str]], width: int = 80) -> None:
+    """Write ``(id, sequence)`` records, ``width`` letters per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for rid, seq in records:
+            fh.write(f">{rid}\n")
+            for i in range(0, len(seq), width):
+                fh.write(seq[i:i + width] + "\n")

@@ -1,0 +1,113 @@
+"""Resume honestly: SIGKILL ``python -m dnalm.train`` mid-epoch, resume with ``ckpt_path=last``, and get the
+same weights and metrics as a run that was never interrupted (same seed, dropout on, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+EVERY = 3  # write last.ckpt every EVERY optimizer steps
+# A resumed run on CPU is bit-for-bit the uninterrupted one: same batches, same dropout masks, same optimizer
+# and scheduler state. Exact equality is asserted; this tolerance only absorbs float printing in metrics.json.
+METRIC_TOL = 1e-7
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", WANDB_MODE="offline",
+               TOKENIZERS_PARALLELISM="false", DNALM_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _command(tmp_path: Path, run: str, *extra: str) -> list[str]:
+    logs = tmp_path / "outputs"
+    return [sys.executable, "-m", "dnalm.train", "logger=csv", "trainer.accelerator=cpu", "seed=3",
+            "data.demo.train=160", "data.demo.valid=32", "data.demo.test=32", "data.demo.length=100",
+            "data.batch_size=16", "trainer.max_epochs=4", "trainer.log_every_n_steps=1",
+            "callbacks.early_stopping.patience=10",
+            f"callbacks.checkpoint.every_n_train_steps={EVERY}", "run_name=resume",
+            f"paths.log_dir={logs}", f"paths.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={logs}/train/runs/resume/{run}", *extra]
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a file still being moved into place reads as not there yet
+        return None
+
+
+def _mid_epoch(ckpt: dict) -> bool:
+    """The checkpoint was written inside an epoch after the first (so callback states restore too)."""
+    loader = ckpt["loops"]["fit_loop"].get("combined_loader", [{}])[0]
+    batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
+    return ckpt["epoch"] >= 1 and loader.get("consumed", 0) > 0 and batches > 0 and loader["consumed"] == batches
+
+
+def _kill_mid_epoch(proc: subprocess.Popen, last: Path, deadline: float) -> dict:
+    """Poll last.ckpt; freeze the run (SIGSTOP) to inspect a new one, SIGKILL it once it is mid-epoch."""
+    seen = 0.0
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and last.stat().st_mtime != seen:
+            proc.send_signal(signal.SIGSTOP)  # nothing moves while we look
+            seen = last.stat().st_mtime
+            ckpt = _load(last)
+            if ckpt is not None and _mid_epoch(ckpt):
+                proc.kill()
+                proc.wait()
+                return ckpt
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+    proc.kill()
+    out = proc.stdout.read() if proc.stdout else ""
+    pytest.fail(f"no mid-epoch last.ckpt appeared before the run ended (rc={proc.returncode}):\n{out[-3000:]}")
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def _trained(ckpt: dict) -> dict[str, torch.Tensor]:
+    return ckpt["state_dict"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    runs = tmp_path / "outputs" / "train" / "runs" / "resume"
+
+    proc = subprocess.Popen(_command(tmp_path, "a"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    killed_at = _kill_mid_epoch(proc, runs / "a" / "checkpoints" / "last.ckpt", time.time() + 240)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (runs / "a" / "metrics.json").exists()
+
+    _run(_command(tmp_path, "b", "ckpt_path=last"), env)
+    _run(_command(tmp_path, "full") + [f"paths.log_dir={tmp_path / 'other'}"], env)
+
+    resumed = json.loads((runs / "b" / "metrics.json").read_text())
+    full = json.loads((tmp_path / "other" / "train" / "runs" / "resume" / "full" / "metrics.json").read_text())
+    assert killed_at["global_step"] < resumed["global_step"] == full["global_step"]
+    for key in [k for k in full if k.startswith(("test/", "val/"))]:
+        assert resumed[key] == pytest.approx(full[key], abs=METRIC_TOL), key
+    # The same epoch wins, and its weights are identical.
+    assert Path(resumed["best_checkpoint"]).name == Path(full["best_checkpoint"]).name
+    best_resumed, best_full = _load(Path(resumed["best_checkpoint"])), _load(Path(full["best_checkpoint"]))
+    for name, value in _trained(best_full).items():
+        assert torch.equal(_trained(best_resumed)[name], value), name
+    # The final weights too (last.ckpt of the final step).
+    last_resumed = _load(Path(resumed["best_checkpoint"]).parent / "last.ckpt")
+    last_full = _load(Path(full["best_checkpoint"]).parent / "last.ckpt")
+    assert last_resumed["global_step"] == last_full["global_step"] == full["global_step"]
+    for name, value in _trained(last_full).items():
+        assert torch.equal(_trained(last_resumed)[name], value), name
