@@ -31,6 +31,8 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "big_bird": ["query", "value"],
     "modernbert": ["Wqkv"],
     "mixtral": ["q_proj", "v_proj"],
+    "nucleotide_transformer_v2": ["query", "value"],
+    "gena_lm_bert": ["query", "value"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -103,7 +105,10 @@ def _native_class(raw_config: dict[str, Any], head: str) -> type | None:
         from dnalm.models.families import native_model_class
     except ImportError:  # families are optional at import time (kept apart from the core)
         return None
-    return native_model_class(raw_config, head)
+    try:
+        return native_model_class(raw_config, head)
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from err
 
 
 def _tiny(model_cfg: DictConfig) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -202,8 +207,14 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
     head = "classifier" if native_head else "base"
     native = _native_class(raw, head)
     if native is not None:
+        from dnalm.models.families import load_native
+
         log.info("loading %s with dnalm's native %s (no remote code)", source, native.__name__)
-        return native.from_pretrained(source, **kwargs)
+        try:
+            return load_native(source, "base", dtype=kwargs.get("dtype"), revision=kwargs.get("revision"),
+                               local_files_only=kwargs.get("local_files_only", False))
+        except ValueError as err:
+            raise ModelLoadError(f"cannot load '{source}' with dnalm's native {native.__name__}: {err}") from err
     model_type = raw.get("model_type")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 

@@ -44,6 +44,8 @@ class DNALMModule(L.LightningModule):
         if gradient_checkpointing:
             backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.backbone = strategy.prepare(backbone)
+        # from_pretrained returns eval mode; Lightning keeps each module's mode, so dropout must be switched on here
+        self.backbone.train(not strategy.frozen)
         self.uses_cache = bool(getattr(strategy, "cache", False)) and strategy.frozen and not self.native_head
         if self.native_head:
             self.pooling, self.head = None, None
