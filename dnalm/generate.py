@@ -26,7 +26,14 @@ import torch
 from omegaconf import DictConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from dnalm.apps.inputs import gc_content, jensen_shannon, kmer_spectrum, policy_from, read_sequences, write_fasta
+from dnalm.apps.inputs import (
+    gc_content,
+    jensen_shannon,
+    kmer_spectrum,
+    policy_from,
+    read_sequences,
+    write_fasta,
+)
 from dnalm.apps.runner import pick_device
 from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise

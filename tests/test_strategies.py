@@ -203,3 +203,30 @@ def test_probing_cache_matches_uncached_embeddings(tiny_models: dict[str, Path])
     second = module.logits(batch, "val")  # reads it
     torch.testing.assert_close(first, direct)
     torch.testing.assert_close(second, direct)
+
+
+class _ModeAtStep(Callback):
+    """Whether the backbone and its dropout layers were in training mode at each training batch."""
+
+    def __init__(self) -> None:
+        self.modes: list[tuple[bool, bool]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, idx: int) -> None:
+        dropouts = [m for m in module.backbone.modules() if isinstance(m, torch.nn.Dropout)]
+        assert dropouts
+        self.modes.append((module.backbone.training, all(m.training for m in dropouts)))
+
+
+@pytest.mark.parametrize("strategy", ["full", "lora", "partial"])
+def test_trainable_backbone_trains_in_train_mode(make_cfg, tiny_models: dict[str, Path], strategy: str) -> None:
+    """``from_pretrained`` returns a model in eval mode; fine-tuning must still use its dropout."""
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['esm']}", f"strategy={strategy}",
+                   "data.demo.train=32", "data.demo.valid=16", "data.demo.test=16", "data.demo.length=40",
+                   "trainer.max_epochs=2")
+    module, datamodule, _ = build(cfg)
+    seen = _ModeAtStep()
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[seen])
+    trainer.fit(module, datamodule=datamodule)
+    assert len(seen.modes) == 4 and all(backbone and dropout for backbone, dropout in seen.modes)

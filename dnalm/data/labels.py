@@ -53,7 +53,9 @@ def infer_task(train_labels: pd.Series, kind: str = "auto", label_names: list[st
         if numeric and not np.all(np.mod(train_labels.to_numpy(dtype=float), 1) == 0):
             kind = "regression"
         else:
-            kind = "binary" if train_labels.nunique() <= 2 else "multiclass"
+            # Listed label names define the classes, even when some are absent from this training split.
+            classes = len(label_names) if label_names else train_labels.nunique()
+            kind = "binary" if classes <= 2 else "multiclass"
     if kind == "regression":
         return TaskSpec("regression", 1, [str(train_labels.name or "target")])
     if label_names:

@@ -19,11 +19,29 @@ def char_tokenizer() -> EsmTokenizer:
     return EsmTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=10**6)
 
 
+def nt_kmer_tokenizer() -> PreTrainedTokenizerBase:
+    """Nucleotide Transformer's non-overlapping 6-mer tokenizer (4,107 tokens)."""
+    from dnalm.tokenizers import KmerTokenizer
+
+    return KmerTokenizer().to_hf()
+
+
+TOKENIZERS = {"char": char_tokenizer, "nt_kmer": nt_kmer_tokenizer}
+
+
 def build_tiny(spec: dict[str, Any]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Build ``AutoModel`` from ``spec`` (a ``model_type`` plus its config fields) with a character tokenizer."""
+    """Build ``AutoModel`` from ``spec`` (a ``model_type`` plus its config fields).
+
+    ``spec["tokenizer"]`` picks the vocabulary: ``char`` (single nucleotide, default) or ``nt_kmer`` (6-mers).
+    """
     spec = dict(spec)
     model_type = spec.pop("model_type")
-    tokenizer = char_tokenizer()
+    kind = spec.pop("tokenizer", "char")
+    if kind not in TOKENIZERS:
+        from dnalm.errors import ConfigError
+
+        raise ConfigError(f"model.from_config.tokenizer={kind!r}; choose one of {sorted(TOKENIZERS)}.")
+    tokenizer = TOKENIZERS[kind]()
     spec.setdefault("vocab_size", len(tokenizer))
     spec.setdefault("pad_token_id", tokenizer.pad_token_id)
     config = AutoConfig.for_model(model_type, **spec)

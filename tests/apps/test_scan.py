@@ -1,0 +1,50 @@
+"""dnalm.scan: a genome built from labelled windows is scanned back to its labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dnalm.apps.inputs import write_fasta
+from dnalm.scan import scan
+from tests.apps.conftest import WINDOW, app_cfg, biased_dna
+
+
+def test_scan_recovers_labels_of_concatenated_windows(gc_classifier: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    labels = {"chrA": [1, 0, 0, 1, 1, 0, 1, 0], "chrB": [0, 1, 0, 0, 1, 1]}
+    records = [(chrom, "".join(biased_dna(rng, 1, WINDOW, 0.75 if y else 0.25)[0] for y in ys))
+               for chrom, ys in labels.items()]
+    records.append(("chrShort", "ACGT" * 5))  # shorter than a window: reported, not scored
+    genome = tmp_path / "genome.fa"
+    write_fasta(genome, records, width=60)
+    cfg = app_cfg("scan", tmp_path, f"ckpt_path={gc_classifier}", f"genome={genome}", f"window={WINDOW}",
+                  f"stride={WINDOW}", "batch_size=4", "threshold=0.5")
+    summary = scan(cfg)
+    assert summary["windows"] == 14 and summary["records_too_short"] == 1 and summary["windows_per_second"] > 0
+    graph = pd.read_csv(tmp_path / "run" / "scan.bedGraph", sep="\t", skiprows=1, names=["chrom", "start", "end", "p"])
+    for chrom, ys in labels.items():
+        rows = graph[graph.chrom == chrom]
+        assert rows.start.tolist() == [i * WINDOW for i in range(len(ys))]
+        assert ((rows.p.to_numpy() > 0.5).astype(int) == np.array(ys)).mean() >= 0.85
+    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t", names=["chrom", "start", "end", "name", "score"])
+    assert (bed.score >= 0.5).all() and summary["regions"] == len(bed)
+    # adjacent positive windows merge: chrA has runs [0], [3, 4], [6] -> at most 3 regions if all are called
+    assert len(bed[bed.chrom == "chrA"]) <= 3
+
+
+def test_overlapping_windows_tile_each_record(gc_classifier: Path, tmp_path: Path) -> None:
+    genome = tmp_path / "g.fa"
+    write_fasta(genome, [("c1", "GC" * 75), ("c2", "AT" * 40)])
+    cfg = app_cfg("scan", tmp_path, f"ckpt_path={gc_classifier}", f"genome={genome}", f"window={WINDOW}",
+                  "stride=10", "threshold=0.5")
+    scan(cfg)
+    graph = pd.read_csv(tmp_path / "run" / "scan.bedGraph", sep="\t", skiprows=1, names=["chrom", "start", "end", "p"])
+    for chrom, length in (("c1", 150), ("c2", 80)):
+        rows = graph[graph.chrom == chrom]
+        assert rows.start.iloc[0] == 0 and rows.end.iloc[-1] == length
+        assert (rows.start.to_numpy()[1:] == rows.end.to_numpy()[:-1]).all()
+    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t", names=["chrom", "start", "end", "name", "score"])
+    assert bed.chrom.tolist() == ["c1"] and (bed.start.iloc[0], bed.end.iloc[0]) == (0, 150)
