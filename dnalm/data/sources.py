@@ -150,4 +150,19 @@ def _standard_columns(frame: pd.DataFrame, split: str, cfg: DictConfig) -> pd.Da
         out["label"] = frame[present[0]].to_numpy()
     elif present:
         out["label"] = list(frame[present].to_numpy())
+    if "label" in out.columns:
+        _check_labels_present(out, split)
     return out.reset_index(drop=True)
+
+
+def _is_missing(value: object) -> bool:
+    return pd.api.types.is_scalar(value) and (pd.isna(value) or (isinstance(value, str) and not value.strip()))
+
+
+def _check_labels_present(frame: pd.DataFrame, split: str) -> None:
+    """An empty label cell is an error naming the record, never a silent extra class."""
+    missing = frame["label"].map(_is_missing).to_numpy(dtype=bool)
+    if missing.any():
+        first = frame["id"].iloc[int(missing.argmax())]
+        raise DataError(f"{int(missing.sum())} {split} record(s) have no label, e.g. record '{first}'. "
+                        "Fill in the labels or remove those rows.")
