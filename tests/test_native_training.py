@@ -5,21 +5,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.models.families.test_nt_v2 import TINY, published_state_dict, write_published
+import pytest
 
+from dnalm.errors import ModelLoadError
 from dnalm.tokenizers import KmerTokenizer
 from dnalm.train import train
+from tests.models.families.test_nt_v2 import TINY, published_state_dict, write_published
 
 
-def test_nt_v2_config_name_with_local_copy_trains_with_lora(make_cfg, tmp_path: Path) -> None:
+def _tiny_nt_v2(tmp_path: Path) -> Path:
     config = {**TINY, "vocab_size": 4107, "max_position_embeddings": 2050}
     folder = write_published(tmp_path / "nt_v2_local", config, published_state_dict(config))
     KmerTokenizer().to_hf().save_pretrained(folder)
     assert "auto_map" in json.loads((folder / "config.json").read_text())  # remote code is named but not used
+    return folder
 
-    cfg = make_cfg("model=nt_v2_50m", f"model.name_or_path={folder}", "strategy=lora", "strategy.r=2")
+
+def test_published_layout_nt_v2_trains_with_lora(make_cfg, tmp_path: Path) -> None:
+    folder = _tiny_nt_v2(tmp_path)
+    cfg = make_cfg("model=hf", f"model.name_or_path={folder}", "model.name=nt_v2_tiny", "strategy=lora",
+                   "strategy.r=2")
     metrics = train(cfg)
 
-    assert metrics["model"] == "nt_v2_50m" and metrics["strategy"] == "lora"
+    assert metrics["model"] == "nt_v2_tiny" and metrics["strategy"] == "lora"
     assert 0 < metrics["trainable_params"] < metrics["total_params"]
     assert metrics["test/accuracy"] is not None
+
+
+def test_zoo_name_refuses_a_checkpoint_of_another_size(make_cfg, tmp_path: Path) -> None:
+    folder = _tiny_nt_v2(tmp_path)
+    cfg = make_cfg("model=nt_v2_50m", f"model.name_or_path={folder}")
+    with pytest.raises(ModelLoadError, match="hidden_size: expected 512, found 32"):
+        train(cfg)

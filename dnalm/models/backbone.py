@@ -185,6 +185,7 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
         model = _load_peft_classifier(adapter_file, model_cfg, kwargs)
     else:
         raw = _read_raw_config(source, revision, local_only)
+        _check_published(raw, model_cfg, source)
         model = _load_model(source, raw, native_head, trust, kwargs)
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
     tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
@@ -200,6 +201,23 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:
+    """A zoo name must load the architecture it names: compare config.json with the published values."""
+    hub_id = (model_cfg.get("zoo") or {}).get("hub_id")
+    try:
+        from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
+    except ImportError:
+        return
+    if hub_id not in PUBLISHED_CONFIGS:
+        return
+    problems = config_mismatches(raw, hub_id)
+    if problems:
+        raise ModelLoadError(
+            f"'{source}' does not match the published {hub_id} that model={model_cfg.get('name')} names: "
+            + "; ".join(problems[:5]) + ". Point model.name_or_path at a copy of that checkpoint, or load a "
+            "different checkpoint with model=hf model.name_or_path=<folder>.")
 
 
 def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool,
