@@ -98,9 +98,10 @@ class StepClock:
 def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Fine-tune through dnalm's own building blocks, configured as ``python -m dnalm.train`` would be."""
     import lightning as L
-    from hydra import compose, initialize_config_module
+    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
+    import dnalm
     from dnalm import runtime
     from dnalm.data.datamodule import DNADataModule
     from dnalm.models.backbone import load_backbone
@@ -117,7 +118,8 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "+trainer.enable_model_summary=false", f"paths.output_dir={workdir / 'run'}",
         f"paths.cache_dir={workdir / 'cache'}", f"seed={args.seed}",
     ]
-    with initialize_config_module(config_module="dnalm.conf", version_base="1.3"):
+    conf_dir = str(Path(dnalm.__file__).resolve().parent / "conf")
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     L.seed_everything(int(cfg.seed), workers=True)
 

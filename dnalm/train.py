@@ -11,6 +11,7 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import results, runtime
@@ -49,8 +50,12 @@ def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
                                cache_dir=cfg.paths.get("cache_dir"))
     datamodule.setup("fit")
     assert datamodule.task is not None
-    if strategy.frozen and cfg.data.get("rc_augment", 0.0):
-        raise ConfigError("strategy=probing caches embeddings, so data.rc_augment must be 0 with it.")
+    if getattr(strategy, "cache", False) and cfg.data.get("rc_augment", 0.0):
+        raise ConfigError("strategy=probing caches embeddings, so data.rc_augment must be 0 with it "
+                          "(or set strategy.cache=false).")
+    if getattr(strategy, "cache", False) and cfg.data.get("train_long") == "random_crop":
+        raise ConfigError("strategy=probing caches embeddings, so a random crop would be frozen at its first draw: "
+                          "use data.train_long=center_crop or windows, or strategy.cache=false.")
     module = DNALMModule(backbone, datamodule.task, strategy, cfg.head, cfg.optim,
                          gradient_checkpointing=bool(cfg.model.get("gradient_checkpointing", False)))
     module.run_config = {key: OmegaConf.to_container(cfg[key], resolve=True)
@@ -70,6 +75,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
              f"{trainable:,}", f"{total:,}", 100 * trainable / total)
 
     callbacks = runtime.make_callbacks(cfg)
+    if ckpt_path:
+        # Keep checkpointing where the interrupted run did: Lightning restores the best-k ranking only when
+        # the folder is unchanged, and a fresh ranking could pick another best epoch than an uninterrupted run.
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                callback.dirpath = os.path.realpath(os.path.dirname(ckpt_path))
     loggers = runtime.make_loggers(cfg)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -119,10 +130,30 @@ def _finish_wandb(loggers: list[Any]) -> None:
             wandb.finish()
 
 
+def _sweep_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """A multirun job: a failure is written to ``error.txt`` in the job dir and logged; the study goes on."""
+    try:
+        return train(cfg)
+    except Exception as err:  # noqa: BLE001 - one failed job must not end a study (dnalm.report lists it)
+        import traceback
+
+        run_dir = Path(cfg.paths.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
+        log.error("job failed, study continues (%s/error.txt): %s: %s", run_dir, type(err).__name__, err)
+        return None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Command-line entry point."""
-    run_task(train, cfg)
+def main(cfg: DictConfig) -> float | None:
+    """Command-line entry point; returns ``metrics[cfg.optimized_metric]`` for sweepers (Optuna), if set."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    metrics = _sweep_job(cfg) if multirun else run_task(train, cfg)
+    value = (metrics or {}).get(cfg.get("optimized_metric") or "")
+    return None if value is None else float(value)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import DECODERS, ENCODERS, TINY_CONFIGS, char_tokenizer, make_module, random_dna, save_tiny_model, token_batch
+from helpers import (
+    DECODERS,
+    ENCODERS,
+    TINY_CONFIGS,
+    char_tokenizer,
+    make_module,
+    random_dna,
+    save_tiny_model,
+    token_batch,
+)
 from hydra.utils import instantiate
 
 from dnalm.errors import ConfigError, ModelLoadError

@@ -260,3 +260,33 @@ def test_mus_promoter_loads_with_the_table_config(make_cfg) -> None:
     assert abs(counts["valid"] - 0.05 * 2056) <= 2
     assert dm.task is not None and dm.task.kind == "binary" and dm.task.label_names == ["0", "1"]
     assert dm.splits["test"].stats["tokens_max"] == 302  # 300 nt + [CLS] + [SEP]
+
+
+def test_window_logits_are_averaged_per_record(make_cfg, tmp_path: Path) -> None:
+    """At evaluation each record gives one row: the mean of its windows' logits."""
+    import torch
+    from helpers import load_tiny, make_module, save_tiny_model
+
+    from dnalm.models.module import group_mean
+    from dnalm.strategies import FullFineTuning
+
+    groups, means = group_mean(torch.tensor([[1.0], [3.0], [5.0], [2.0], [4.0]]), torch.tensor([7, 7, 8, 9, 9]))
+    assert groups.tolist() == [7, 8, 9] and means.squeeze(1).tolist() == [2.0, 5.0, 3.0]
+
+    folder = tmp_path / "table"
+    write_table(folder, "train", labelled_frame(20, length=10))
+    write_table(folder, "test", pd.DataFrame({"sequence": random_dna(5, [40, 10, 30, 12, 50], seed=3),
+                                              "label": [0, 1, 1, 0, 1]}))
+    dm = _datamodule(make_cfg, folder, "data.eval_batch_size=4", max_tokens=16)
+    module = make_module(load_tiny(save_tiny_model(tmp_path / "esm", "esm")), FullFineTuning())
+    module.eval()
+    rows, seen = 0, []
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            _, batch_groups, logits, targets = module._eval_step(batch, "test")
+            direct = module(batch["input_ids"], batch["attention_mask"])
+            first = int(batch_groups[0])
+            torch.testing.assert_close(logits[0], direct[batch["group"] == first].mean(0))
+            rows += len(logits)
+            seen += batch_groups.tolist()
+    assert rows == 5 and sorted(seen) == [0, 1, 2, 3, 4]

@@ -28,8 +28,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _command(tmp_path: Path, run: str, *extra: str) -> list[str]:
-    logs = tmp_path / "outputs"
+def _command(tmp_path: Path, logs: Path, run: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "dnalm.train", "logger=csv", "trainer.accelerator=cpu", "seed=3",
             "data.demo.train=160", "data.demo.valid=32", "data.demo.test=32", "data.demo.length=100",
             "data.batch_size=16", "trainer.max_epochs=4", "trainer.log_every_n_steps=1",
@@ -48,7 +47,7 @@ def _load(path: Path) -> dict | None:
 
 def _mid_epoch(ckpt: dict) -> bool:
     """The checkpoint was written inside an epoch after the first (so callback states restore too)."""
-    loader = ckpt["loops"]["fit_loop"].get("combined_loader", [{}])[0]
+    loader = ckpt["loops"]["fit_loop"]["state_dict"].get("combined_loader", [{}])[0]
     batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
     return ckpt["epoch"] >= 1 and loader.get("consumed", 0) > 0 and batches > 0 and loader["consumed"] == batches
 
@@ -84,19 +83,20 @@ def _trained(ckpt: dict) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    runs = tmp_path / "outputs" / "train" / "runs" / "resume"
+    logs, other = tmp_path / "outputs", tmp_path / "other"
+    runs = logs / "train" / "runs" / "resume"
 
-    proc = subprocess.Popen(_command(tmp_path, "a"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_command(tmp_path, logs, "a"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     killed_at = _kill_mid_epoch(proc, runs / "a" / "checkpoints" / "last.ckpt", time.time() + 240)
     assert proc.returncode == -signal.SIGKILL
     assert not (runs / "a" / "metrics.json").exists()
 
-    _run(_command(tmp_path, "b", "ckpt_path=last"), env)
-    _run(_command(tmp_path, "full") + [f"paths.log_dir={tmp_path / 'other'}"], env)
+    _run(_command(tmp_path, logs, "b", "ckpt_path=last"), env)
+    _run(_command(tmp_path, other, "full"), env)
 
     resumed = json.loads((runs / "b" / "metrics.json").read_text())
-    full = json.loads((tmp_path / "other" / "train" / "runs" / "resume" / "full" / "metrics.json").read_text())
+    full = json.loads((other / "train" / "runs" / "resume" / "full" / "metrics.json").read_text())
     assert killed_at["global_step"] < resumed["global_step"] == full["global_step"]
     for key in [k for k in full if k.startswith(("test/", "val/"))]:
         assert resumed[key] == pytest.approx(full[key], abs=METRIC_TOL), key

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
@@ -41,8 +42,13 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
         self.units = np.split(order, bounds) if len(order) else []
         self.unit_lengths = np.array([self.lengths[u].max() for u in self.units]) if self.units else np.zeros(0)
 
+    @property
+    def sampler(self) -> GroupedLengthBatchSampler:
+        """Lightning calls ``set_epoch`` on ``batch_sampler.sampler``, never on the batch sampler: answer for it."""
+        return self
+
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at each epoch start."""
+        """Called by Lightning at each epoch start (through :attr:`sampler`)."""
         if epoch != self.epoch:
             self.skip = 0
         self.epoch = epoch
@@ -103,6 +109,10 @@ class ResumableDataLoader(DataLoader):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Batches come from the batch sampler; an own generator keeps each new iterator from drawing on the
+        # global torch RNG (dropout), so a resumed run draws the same masks as an uninterrupted one.
+        if kwargs.get("generator") is None:
+            kwargs["generator"] = torch.Generator().manual_seed(0)
         super().__init__(*args, **kwargs)
         self._handed_out = 0
         self._epoch_seen = -1

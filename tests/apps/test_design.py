@@ -15,15 +15,15 @@ START = ("ATTATAATATTTAATAAATTATATTAAT" * 2)[:WINDOW]  # AT-rich: the GC classif
 
 def test_ga_beats_random_mutation_within_constraints(gc_classifier: Path, tmp_path: Path) -> None:
     cfg = app_cfg("design", tmp_path, f"ckpt_path={gc_classifier}", f"start={START}", "goal=max",
-                  "target_class=1", "budget=240", "population=24", "mutation_rate=0.05", "max_edits=14",
-                  "gc_max=0.6", "forbidden=[GGGG]", "top=10", "seed=1")
+                  "target_class=1", "budget=240", "population=24", "mutation_rate=0.05", "max_edits=24",
+                  "gc_max=0.7", "forbidden=[GGGG]", "top=10", "seed=1")
     summary = design(cfg)
     assert summary["scorer_calls"] <= 240
-    assert summary["best_score"] > summary["baseline_best_score"] + 0.05, summary
+    assert summary["best_score"] > summary["baseline_best_score"] + 0.1, summary
     assert summary["best_score"] > summary["start_score"]
     best = pd.read_csv(tmp_path / "run" / "design.tsv", sep="\t")
     assert len(best) == 10 and best.prob_1.is_monotonic_decreasing
-    assert (best.edits <= 14).all() and (best.gc <= 0.6).all()
+    assert (best.edits <= 24).all() and (best.gc <= 0.7).all()
     assert not best.sequence.str.contains("GGGG|CCCC").any()  # forbidden on both strands
     assert (tmp_path / "run" / "design.png").stat().st_size > 0
     trajectory = json.loads((tmp_path / "run" / "design.json").read_text())["trajectory"]
