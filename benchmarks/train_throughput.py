@@ -133,6 +133,7 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                cache_dir=cfg.paths.cache_dir)
     datamodule.setup("fit")
     prep_s = time.perf_counter() - start
+    prep_peak_mb = peak_memory_mb("cpu")
 
     assert datamodule.task is not None
     module = DNALMModule(backbone, datamodule.task, strategy, cfg.head, cfg.optim)
@@ -154,7 +155,7 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     _sync(args.device)
     fit_s = time.perf_counter() - start
     trainable, total = module.count_parameters()
-    return {"load_s": load_s, "prep_s": prep_s, "fit_s": fit_s, "trainable_params": trainable,
+    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s, "trainable_params": trainable,
             "total_params": total, "train_items": len(datamodule.splits["train"].ids), **clock.summary()}
 
 
@@ -189,6 +190,7 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     tokenized = raw.map(tokenize, batched=True, remove_columns=["sequence"])
     prep_s = time.perf_counter() - start
+    prep_peak_mb = peak_memory_mb("cpu")
 
     peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
                              lora_dropout=args.lora_dropout, target_modules=list(args.targets))
@@ -219,7 +221,7 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     fit_s = time.perf_counter() - start
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"load_s": load_s, "prep_s": prep_s, "fit_s": fit_s, "trainable_params": trainable,
+    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s, "trainable_params": trainable,
             "total_params": total, "train_items": len(tokenized["train"]), **clock.summary()}
 
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from dnalm import results, runtime
 from dnalm.data.datamodule import DNADataModule
-from dnalm.inference import describe, load_module, predictions_frame
+from dnalm.inference import describe, gather_outputs, load_module, predictions_frame
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.evaluate")
@@ -30,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), runtime.make_loggers(cfg))
     scores = trainer.test(module, dataloaders=loader)
     metrics = {k.replace("test/", f"{cfg.metric_prefix}/", 1): v for k, v in (scores[0] if scores else {}).items()}
-    outputs = trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False))
+    outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False)))
     run_dir = Path(cfg.paths.output_dir)
     frame = predictions_frame(outputs, datamodule.splits[split].records, task)
     metrics.update(describe(module, {

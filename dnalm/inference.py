@@ -76,6 +76,15 @@ def _load_weights(module: DNALMModule, state_dict: dict[str, torch.Tensor], path
         raise ModelLoadError(f"{path} lacks head weights {trainable_missing[:3]}.")
 
 
+def gather_outputs(outputs: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """``trainer.predict`` outputs of every rank: under DDP each rank returns only the batches it scored."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return outputs
+    gathered: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, outputs)
+    return [batch for rank_outputs in gathered for batch in rank_outputs]
+
+
 def predictions_frame(outputs: list[dict[str, torch.Tensor]], records: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """One row per input record: id, per-class probabilities (or values) and the predicted label."""
     groups = torch.cat([o["group"] for o in outputs]).numpy()

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from dnalm import runtime
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
-from dnalm.inference import load_module, predictions_frame
+from dnalm.inference import gather_outputs, load_module, predictions_frame
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.predict")
@@ -28,12 +28,14 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
         raise ConfigError("give input=<FASTA or table file> (and output=<csv>).")
     L.seed_everything(int(cfg.seed), workers=True)
     module, backbone, task = load_module(cfg)
-    data_cfg = OmegaConf.merge(cfg.data, {"path": str(cfg.input), "id": None, "allow_unlabelled": True})
+    # from a plain container: Hydra's struct flag would refuse the new allow_unlabelled key
+    data_cfg = OmegaConf.merge(OmegaConf.to_container(cfg.data, resolve=True),
+                               {"path": str(cfg.input), "id": None, "allow_unlabelled": True})
     datamodule = DNADataModule(data_cfg, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
                                cache_dir=cfg.paths.get("cache_dir"), only_splits=("test",))
     datamodule.setup("predict")
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
-    outputs = trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False))
+    outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False)))
     frame = predictions_frame(outputs, datamodule.splits["test"].records, task)
     output = Path(str(cfg.output))
     if trainer.is_global_zero:

@@ -42,7 +42,7 @@ def test_zoo_matches_published_architectures() -> None:
 
 
 def test_low_memory_preset(make_cfg) -> None:
-    cfg = make_cfg("model=nt_2500m_1000g", "preset=low_memory")
+    cfg = make_cfg("model=nt_2500m_1000g", "preset=low_memory", small=False)
     assert cfg.strategy.name == "lora" and cfg.model.gradient_checkpointing is True
     assert cfg.model.dtype == "float16" and cfg.trainer.precision == "16-mixed"
     assert cfg.data.batch_size * cfg.trainer.accumulate_grad_batches == 8

@@ -104,8 +104,8 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
 class ResumableDataLoader(DataLoader):
     """A DataLoader whose position in the epoch is saved in checkpoints, so a resumed run skips what it saw.
 
-    Lightning fetches one batch ahead of the step it checkpoints, so the consumed count is the number handed
-    out minus one, except once the epoch is exhausted.
+    Lightning fetches no batch ahead from a loader with a length (it prefetches only to detect the end of
+    unsized ones), so every batch handed out has been trained on when a checkpoint is written.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -127,8 +127,7 @@ class ResumableDataLoader(DataLoader):
 
     def state_dict(self) -> dict[str, int]:
         """Epoch and number of batches consumed in it."""
-        total = len(self)
-        consumed = self._handed_out if self._handed_out >= total else max(0, self._handed_out - 1)
+        consumed = min(self._handed_out, len(self))
         return {"epoch": self._epoch_seen, "consumed": consumed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:

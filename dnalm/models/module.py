@@ -134,6 +134,13 @@ class DNALMModule(L.LightningModule):
             return F.binary_cross_entropy_with_logits(logits, target.float())
         return F.mse_loss(logits, target.float().view_as(logits))
 
+    def on_train_start(self) -> None:
+        # configure_optimizers reads estimated_stepping_batches, which builds the train loader before the
+        # checkpoint is restored, so Lightning never hands the saved loader position over: do it here.
+        fit_loop = self.trainer.fit_loop
+        if fit_loop._combined_loader_states_to_load:
+            fit_loop._load_combined_loader_states()
+
     def on_train_epoch_start(self) -> None:
         if self.strategy.frozen:
             self.backbone.eval()  # no dropout in a frozen backbone, so cached embeddings stay valid

@@ -312,6 +312,7 @@ class HFTokenizerAdapter(DNATokenizer):
             if getattr(hf_tokenizer, f"{role}_token", None) is not None
             and str(getattr(hf_tokenizer, f"{role}_token")) in self.vocab
         }
+        self._backend_ok: bool | None = None  # the Rust backend gives hf's ids (checked once, on first use)
 
     @property
     def vocab_size(self) -> int:
@@ -327,6 +328,10 @@ class HFTokenizerAdapter(DNATokenizer):
             )
         if len(sequences) == 0:
             return {"input_ids": [], **({"offsets": []} if return_offsets else {})}
+        backend = self._backend() if not return_offsets else None
+        if backend is not None:  # same ids, ~30 % faster: no per-token Python lists from transformers
+            return {"input_ids": [np.asarray(e.ids, dtype=np.int64)
+                                  for e in backend.encode_batch_fast(list(sequences), add_special_tokens=True)]}
         enc = self.hf(list(sequences), add_special_tokens=True, return_offsets_mapping=return_offsets)
         result: TokenizerOutput = {"input_ids": [np.asarray(x, dtype=np.int64) for x in enc["input_ids"]]}
         if return_offsets:
@@ -334,6 +339,22 @@ class HFTokenizerAdapter(DNATokenizer):
                 np.asarray(x, dtype=np.int64).reshape(-1, 2) for x in enc["offset_mapping"]
             ]
         return result
+
+    def _backend(self) -> Any:
+        """The wrapped Rust ``tokenizers.Tokenizer`` when calling it directly gives ``self.hf``'s ids, else None.
+
+        Needs no truncation or padding set on the backend (transformers switches those off per call) and the
+        same ids on probe sequences (checked once).
+        """
+        backend = getattr(self.hf, "backend_tokenizer", None)
+        if (backend is None or not hasattr(backend, "encode_batch_fast") or backend.truncation is not None
+                or backend.padding is not None):
+            return None
+        if self._backend_ok is None:
+            probes = ["ACGTACGTAC" * 13, "NACGTTTGCANNGT", "acgtRYacgt", "A", "TTTTTTTTTTTTTTTTTTTTTTTTTTTT"]
+            ours = [e.ids for e in backend.encode_batch_fast(probes, add_special_tokens=True)]
+            self._backend_ok = ours == [list(x) for x in self.hf(probes, add_special_tokens=True)["input_ids"]]
+        return backend if self._backend_ok else None
 
     def _tokenize_flat(self, batch, return_offsets):  # pragma: no cover - not used
         raise NotImplementedError
