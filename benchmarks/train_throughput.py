@@ -14,8 +14,8 @@ clipping at 1.0), precision and number of optimiser steps, without evaluation or
 Each side runs in its own subprocess (so peak memory is its own), alternating the order over ``--repeats``;
 the table shows medians. Columns: ``prep s`` reading + tokenizing every split (cold caches), ``fit s`` the
 whole training call, ``loop samples/s`` training samples per second from the end of the first step to the end
-of the last one (data loading, forward, backward, optimiser and framework overhead included), ``pad %`` padding
-tokens in the training batches, ``peak MB`` the peak resident set size (CPU) or
+of the last one (data loading, forward, backward, optimiser and framework overhead included), ``pad %``
+padding tokens in the training batches, ``peak MB`` the peak resident set size (CPU) or
 ``torch.cuda.max_memory_allocated`` (CUDA)::
 
     python benchmarks/train_throughput.py                                   # human_tf_1, 200 steps, CPU
@@ -44,7 +44,7 @@ SIDES = ("dnalm", "hf")
 _RESULT = "RESULT "
 
 
-# -- helpers shared by both sides ------------------------------------------------------------------------------
+# -- helpers shared by both sides ----------------------------------------------------------------------------
 def _sync(device: str) -> None:
     if device == "cuda":
         import torch
@@ -94,7 +94,7 @@ class StepClock:
                 "pad_fraction": 1 - self.tokens / self.slots if self.slots else float("nan")}
 
 
-# -- dnalm -----------------------------------------------------------------------------------------------------
+# -- dnalm ---------------------------------------------------------------------------------------------------
 def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Fine-tune through dnalm's own building blocks, configured as ``python -m dnalm.train`` would be."""
     import lightning as L
@@ -155,11 +155,12 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     _sync(args.device)
     fit_s = time.perf_counter() - start
     trainable, total = module.count_parameters()
-    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s, "trainable_params": trainable,
-            "total_params": total, "train_items": len(datamodule.splits["train"].ids), **clock.summary()}
+    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s,
+            "trainable_params": trainable, "total_params": total,
+            "train_items": len(datamodule.splits["train"].ids), **clock.summary()}
 
 
-# -- transformers.Trainer + PEFT ---------------------------------------------------------------------------------
+# -- transformers.Trainer + PEFT -----------------------------------------------------------------------------
 def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Fine-tune the way the Hugging Face / Nucleotide Transformer notebooks do."""
     from datasets import load_dataset
@@ -221,11 +222,12 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     fit_s = time.perf_counter() - start
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s, "trainable_params": trainable,
-            "total_params": total, "train_items": len(tokenized["train"]), **clock.summary()}
+    return {"load_s": load_s, "prep_s": prep_s, "prep_peak_mb": prep_peak_mb, "fit_s": fit_s,
+            "trainable_params": trainable, "total_params": total, "train_items": len(tokenized["train"]),
+            **clock.summary()}
 
 
-# -- driver ----------------------------------------------------------------------------------------------------
+# -- driver --------------------------------------------------------------------------------------------------
 def warmup_steps(args: argparse.Namespace) -> int:
     """10 % of the steps, the same on both sides."""
     return int(0.1 * args.steps)
@@ -292,26 +294,31 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
                      f"{100 * median(runs, 'pad_fraction'):.1f} | {median(runs, 'peak_mb'):.0f} | "
                      f"{runs[0]['trainable_params']:,} |")
     ours, theirs = results["dnalm"], results["hf"]
-    lines += ["", f"dnalm / hf: loop samples/s x{median(ours, 'samples_per_s') / median(theirs, 'samples_per_s'):.2f}, "
+    speed = median(ours, "samples_per_s") / median(theirs, "samples_per_s")
+    lines += ["", f"dnalm / hf: loop samples/s x{speed:.2f}, "
               f"prep time x{median(ours, 'prep_s') / median(theirs, 'prep_s'):.2f}, "
               f"fit time x{median(ours, 'fit_s') / median(theirs, 'fit_s'):.2f}, "
               f"peak memory x{median(ours, 'peak_mb') / median(theirs, 'peak_mb'):.2f}",
               "per run loop samples/s: " + "; ".join(
-                  f"{side} " + ", ".join(f"{r['samples_per_s']:.1f}" for r in results[side]) for side in SIDES)]
+                  f"{side} " + ", ".join(f"{r['samples_per_s']:.1f}" for r in results[side])
+                  for side in SIDES)]
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="local Hugging Face model folder")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="table folder with train/[valid]/test .csv(.gz)")
+    parser.add_argument("--data", default=str(DEFAULT_DATA),
+                        help="table folder with train/[valid]/test .csv(.gz)")
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps per side")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)),
                         help="torch / OpenMP threads in each side (default: $OMP_NUM_THREADS or 1)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per side, order alternating; medians shown")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per side, order alternating; medians shown")
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--lora-alpha", type=int, default=16)
     parser.add_argument("--lora-dropout", type=float, default=0.1)
@@ -336,7 +343,8 @@ def main(argv: list[str] | None = None) -> None:
         for side in sides if repeat % 2 == 0 else sides[::-1]:
             result = spawn(side, args)
             results[side].append(result)
-            print(f"[{repeat + 1}/{args.repeats}] {side}: prep {result['prep_s']:.2f}s  fit {result['fit_s']:.2f}s  "
+            print(f"[{repeat + 1}/{args.repeats}] {side}: prep {result['prep_s']:.2f}s  "
+                  f"fit {result['fit_s']:.2f}s  "
                   f"{result['samples_per_s']:.1f} samples/s  pad {100 * result['pad_fraction']:.1f}%  "
                   f"peak {result['peak_mb']:.0f} MB", flush=True)
     if args.json:

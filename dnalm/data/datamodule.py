@@ -52,11 +52,13 @@ class SequenceDataset(Dataset):
         return len(self.split.ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
+        # a generator only when a strand flip or crop can draw from it (building one costs ~25 us per item)
+        drawn = self.split.ids_rc is not None or bool(self.crop)
+        rng = np.random.default_rng((self.seed, self.epoch, index)) if drawn else None
         ids = self.split.ids[index]
-        if self.split.ids_rc is not None and rng.random() < self.rc_prob:
+        if rng is not None and self.split.ids_rc is not None and rng.random() < self.rc_prob:
             ids = self.split.ids_rc[index]
-        if self.crop and self.max_tokens and len(ids) > self.max_tokens:
+        if rng is not None and self.crop and self.max_tokens and len(ids) > self.max_tokens:
             body = len(ids) - self.layout.prefix - self.layout.suffix
             room = self.max_tokens - self.layout.prefix - self.layout.suffix
             start = int(rng.integers(0, body - room + 1)) if self.crop == "random_crop" else (body - room) // 2
@@ -148,7 +150,8 @@ class DNADataModule(L.LightningDataModule):
         if not kept:
             raise DataError(f"the {split} split has no usable sequence left ({report.summary()}).")
         frame = frame.iloc[kept].reset_index(drop=True).copy()
-        frame["sequence"] = seqs
+        # object dtype keeps these very str objects: no copy into an Arrow string column and back out at tokenizing
+        frame["sequence"] = pd.Series(seqs, index=frame.index, dtype=object)
         return frame
 
     def _carve_validation(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

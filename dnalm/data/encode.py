@@ -17,7 +17,7 @@ from dnalm.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_ENCODE_CHUNK = 2048  # sequences per tokenizer call
+_ENCODE_CHUNK = 1024  # sequences per tokenizer call
 _TOKENIZERS_CACHE_CAPACITY = 10_000  # the ``tokenizers`` library's default word-cache size, restored after encoding
 
 
@@ -85,10 +85,11 @@ def encode_cached(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str],
     encoded = _encode(tokenizer, sequences)
     path.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
-    flat = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
-    dtype = np.int32 if (flat.size == 0 or flat.max() < 2**31) else np.int64
+    top = max((int(e.max()) for e in encoded if len(e)), default=0)
+    dtype = np.int32 if top < 2**31 else np.int64  # concatenated straight into it: no int64 copy at the peak
+    flat = np.concatenate(encoded, dtype=dtype, casting="same_kind") if encoded else np.zeros(0, dtype=dtype)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, ids=flat.astype(dtype), offsets=offsets)
+    np.savez(tmp, ids=flat, offsets=offsets)
     tmp.replace(path)  # atomic: concurrent jobs never read a half-written cache file
     return encoded
 
