@@ -57,3 +57,16 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared material {path} is not available")
     return path
+
+
+def train_tiny(root: Path, *overrides: str) -> dict:
+    """Train the tiny default model on the shrunk demo task into ``root``; returns its metrics (module fixtures)."""
+    from dnalm.train import train
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*SMALL, "callbacks.early_stopping=null", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir, cfg.paths.log_dir = str(root / "run"), str(root / "outputs")
+        cfg.paths.cache_dir = str(root / "cache")
+    return train(cfg)

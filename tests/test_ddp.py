@@ -12,13 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CONF_DIR, SMALL
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
+from conftest import train_tiny
 
 from dnalm.data import sampler as sampler_module
-from dnalm.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 # 40 test records in batches of 8: 5 batches, so the ranks get 3 and 2 (an uneven split must not pad).
@@ -29,13 +25,7 @@ DATA = ["data=demo", "data.demo.test=40", "data.demo.length=120", "data.eval_bat
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny model trained for one epoch on the demo task."""
     root = tmp_path_factory.mktemp("ddp_trained")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*SMALL, "callbacks.early_stopping=null"])
-    with open_dict(cfg):
-        cfg.paths.output_dir, cfg.paths.log_dir = str(root / "run"), str(root / "outputs")
-        cfg.paths.cache_dir = str(root / "cache")
-    return train(cfg)["best_checkpoint"]
+    return train_tiny(root)["best_checkpoint"]
 
 
 def _evaluate(tmp_path: Path, run: str, checkpoint: str, *extra: str) -> tuple[dict, pd.DataFrame]:

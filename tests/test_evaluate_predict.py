@@ -9,16 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CONF_DIR, SMALL
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf, open_dict
+from conftest import train_tiny
+from omegaconf import OmegaConf
 
 from dnalm.data.datamodule import DNADataModule
 from dnalm.evaluate import evaluate
 from dnalm.inference import load_module
 from dnalm.predict import predict
-from dnalm.train import train
 
 DEMO = ["data=demo", "data.demo.train=160", "data.demo.valid=48", "data.demo.test=48", "data.demo.length=120",
         "trainer.accelerator=cpu"]
@@ -28,13 +25,7 @@ DEMO = ["data=demo", "data.demo.train=160", "data.demo.valid=48", "data.demo.tes
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Best checkpoint of a one-epoch tiny model on the demo task, trained once for this file."""
     root = tmp_path_factory.mktemp("trained")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*SMALL, "callbacks.early_stopping=null"])
-    with open_dict(cfg):
-        cfg.paths.output_dir, cfg.paths.log_dir = str(root / "run"), str(root / "outputs")
-        cfg.paths.cache_dir = str(root / "cache")
-    metrics = train(cfg)
+    metrics = train_tiny(root)
     assert Path(metrics["best_checkpoint"]).is_file()
     return metrics["best_checkpoint"]
 

@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from dnalm.data import encode
 from dnalm.data.labels import TaskSpec, encode_labels, infer_task, stratified_split
+from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
 from dnalm.data.sampler import GroupedLengthBatchSampler, ResumableDataLoader
 from dnalm.data.sources import load_splits
 from dnalm.errors import ConfigError, DataError
@@ -137,10 +138,6 @@ class DNADataModule(L.LightningDataModule):
         log.info("data: %s", self.report["splits"])
 
     def _normalise(self, frame: pd.DataFrame, split: str) -> pd.DataFrame:
-        try:
-            from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
-        except ImportError:  # pragma: no cover - the policy module ships with the package
-            raise
         policy = SequencePolicy(**OmegaConf.to_container(self.cfg.get("policy", {}), resolve=True))
         report = NormaliseReport()
         seqs, kept = normalise_many(frame["sequence"].tolist(), frame["id"].tolist(), policy, report)

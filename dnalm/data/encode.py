@@ -14,6 +14,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from dnalm.errors import DataError
+from dnalm.tokenizers import as_dna_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,9 @@ def sequences_fingerprint(sequences: Sequence[str]) -> str:
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> list[np.ndarray]:
-    try:  # dnalm's vectorised tokenizers give the same ids much faster where they apply
-        from dnalm.tokenizers import as_dna_tokenizer
-    except ImportError:
-        as_dna_tokenizer = None
     sequences = list(sequences)
-    encoder = as_dna_tokenizer(tokenizer) if as_dna_tokenizer is not None else None
+    # dnalm's vectorised tokenizers give the same ids much faster; any other tokenizer runs behind an adapter
+    encoder = as_dna_tokenizer(tokenizer)
     out: list[np.ndarray] = []
     # In chunks: a Rust tokenizer's per-sequence encodings of a whole split at once raise the peak (and, as
     # the allocator keeps the freed pages, the resident) memory by hundreds of MB; chunks cost no speed.
@@ -59,11 +57,7 @@ def _encode(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> lis
         resize(0)         # hits, yet keeps up to 10,000 whole sequences (~60 MB for 101 nt) alive
     try:
         for start in range(0, len(sequences), _ENCODE_CHUNK):
-            chunk = sequences[start:start + _ENCODE_CHUNK]
-            if encoder is not None:
-                ids = encoder(chunk)["input_ids"]
-            else:
-                ids = tokenizer(chunk, add_special_tokens=True, truncation=False)["input_ids"]
+            ids = encoder(sequences[start:start + _ENCODE_CHUNK])["input_ids"]
             out.extend(np.asarray(row, dtype=np.int64) for row in ids)
     finally:
         if callable(resize):

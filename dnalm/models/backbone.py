@@ -101,10 +101,8 @@ def _read_raw_config(reference: str, revision: str | None, local_only: bool) -> 
 
 def _native_class(raw_config: dict[str, Any], head: str) -> type | None:
     """dnalm's own implementation for families whose published remote code no longer imports, if any."""
-    try:
-        from dnalm.models.families import native_model_class
-    except ImportError:  # families are optional at import time (kept apart from the core)
-        return None
+    from dnalm.models.families import native_model_class  # imported on use: it registers the Auto classes
+
     try:
         return native_model_class(raw_config, head)
     except ValueError as err:
@@ -205,11 +203,9 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
 
 def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:
     """A zoo name must load the architecture it names: compare config.json with the published values."""
+    from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
+
     hub_id = (model_cfg.get("zoo") or {}).get("hub_id")
-    try:
-        from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
-    except ImportError:
-        return
     if hub_id not in PUBLISHED_CONFIGS:
         return
     problems = config_mismatches(raw, hub_id)
