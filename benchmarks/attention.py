@@ -1,10 +1,14 @@
 """SDPA versus eager attention in the native families: forward+backward throughput and peak memory.
 
-Runs a small randomly initialised NT v2 or GENA-LM BERT (architecture only; weights do not matter
-for speed) at each sequence length with ``attn_implementation="eager"`` and ``"sdpa"``, and prints
-one JSON line per measurement plus a table. Defaults are small so it finishes on a laptop CPU::
+Runs a small randomly initialised NT v2, GENA-LM BERT or GENA-LM sparse BigBird (architecture only;
+weights do not matter for speed) at each sequence length with ``attn_implementation="eager"`` and
+``"sdpa"``, and prints one JSON line per measurement plus a table. For ``gena_sparse`` (the published
+pattern: blocks of 64, 2 global, 3 window and 3 random blocks per head) eager is dense attention under
+the BigBird token mask and sdpa the gathered block-sparse kernel. Defaults are small so it finishes
+on a laptop CPU::
 
     python -m benchmarks.attention                               # CPU, NT v2, 1,024 and 2,048 tokens
+    python -m benchmarks.attention --family gena_sparse --seq-lens 1024 2048 4096
     python -m benchmarks.attention --device cuda --dtype bfloat16 --hidden 512 --layers 12 --heads 16
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA. On CPU each measurement runs in a fresh
@@ -24,11 +28,14 @@ from typing import Any
 import torch
 
 from dnalm.models.families import (
+    PUBLISHED_CONFIGS,
     GenaBertConfig,
     GenaBertForMaskedLM,
     NucleotideTransformerV2Config,
     NucleotideTransformerV2ForMaskedLM,
 )
+
+SPARSE_PATTERN = PUBLISHED_CONFIGS["AIRI-Institute/gena-lm-bigbird-base-sparse"]["sparse_attention"]
 
 
 def build(args: argparse.Namespace, seq_len: int, implementation: str) -> torch.nn.Module:
@@ -44,6 +51,12 @@ def build(args: argparse.Namespace, seq_len: int, implementation: str) -> torch.
     }
     if args.family == "nt_v2":
         model = NucleotideTransformerV2ForMaskedLM(NucleotideTransformerV2Config(**common))
+    elif args.family == "gena_sparse":
+        sparse = {**SPARSE_PATTERN, "num_heads": args.heads}
+        model = GenaBertForMaskedLM(GenaBertConfig(
+            **common, max_position_embeddings=seq_len, position_embedding_type="rotary",
+            rotary_dim=args.hidden // args.heads // 2, sparse_attention=sparse,
+        ))
     else:
         model = GenaBertForMaskedLM(GenaBertConfig(**common, max_position_embeddings=seq_len))
     model.set_attn_implementation(implementation)
@@ -106,7 +119,7 @@ def _child(payload: tuple) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Parse arguments, run every (sequence length, implementation) pair and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=["nt_v2", "gena_bert"], default="nt_v2")
+    parser.add_argument("--family", choices=["nt_v2", "gena_bert", "gena_sparse"], default="nt_v2")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--seq-lens", type=int, nargs="+", default=[1024, 2048])

@@ -37,3 +37,23 @@ def test_zoo_name_refuses_a_checkpoint_of_another_size(make_cfg, tmp_path: Path)
     cfg = make_cfg("model=nt_v2_50m", f"model.name_or_path={folder}")
     with pytest.raises(ModelLoadError, match="hidden_size: expected 512, found 32"):
         train(cfg)
+
+
+def test_published_layout_sparse_gena_trains_with_lora(make_cfg, tmp_path: Path) -> None:
+    """A DeepSpeed-sparse GENA-LM layout (rotary, per-layer master_layout) fine-tunes on 122-token inputs."""
+    from tests.helpers import char_tokenizer
+    from tests.models.families.test_gena_bert import published_state_dict as gena_state_dict
+    from tests.models.families.test_gena_sparse import SPARSE_TINY, deepspeed_like_layouts
+
+    config = {**SPARSE_TINY, "max_position_embeddings": 128,
+              "sparse_attention": {**SPARSE_TINY["sparse_attention"], "block": 16}}
+    layouts = deepspeed_like_layouts(config["num_hidden_layers"], 4, 8)
+    assert not all(layout.all() for layout in layouts)  # genuinely sparse at 8 blocks
+    folder = write_published(tmp_path / "gena_sparse_local", config, gena_state_dict(config, layouts=layouts))
+    char_tokenizer().save_pretrained(folder)
+    cfg = make_cfg("model=hf", f"model.name_or_path={folder}", "model.name=gena_sparse_tiny", "strategy=lora",
+                   "strategy.r=2", "model.lora_target_modules=[query,value]")
+    metrics = train(cfg)
+
+    assert metrics["model"] == "gena_sparse_tiny" and 0 < metrics["trainable_params"] < metrics["total_params"]
+    assert metrics["test/accuracy"] is not None

@@ -83,17 +83,18 @@ def _family(config_dict: dict[str, Any]) -> str | None:
         return None
     if model_type == "bert" and config_dict.get("pre_layer_norm"):
         # The dense GENA-LM BERTs have 512 positions; the 4,096-position pre-LN ones
-        # (gena-lm-bigbird-base-sparse*) were trained with DeepSpeed block-sparse attention and
-        # would be computed wrongly as dense, so they need an explicit BigBird pattern.
+        # (gena-lm-bigbird-base-sparse*) name their DeepSpeed block-sparse layout in the config. A
+        # long config without one would be computed as dense attention, which it was not trained with.
         if (
             config_dict.get("sparse_attention") is None
             and config_dict.get("max_position_embeddings", 512) > 512
         ):
             raise ValueError(
                 "this pre-LN GENA-LM config has max_position_embeddings="
-                f"{config_dict.get('max_position_embeddings')}, i.e. a DeepSpeed block-sparse checkpoint "
-                "(gena-lm-bigbird-base-sparse*); pass config_overrides={'sparse_attention': {...}} "
-                "(see docs/native_models.md) to run it with a BigBird mask, or use a dense GENA-LM BERT"
+                f"{config_dict.get('max_position_embeddings')} but no sparse_attention layout, so it "
+                "cannot be told apart from a DeepSpeed block-sparse checkpoint whose config lost its layout; "
+                "pass config_overrides={'sparse_attention': {...}} (see docs/native_models.md) or use a "
+                "dense GENA-LM BERT"
             )
         return GenaBertConfig.model_type
     return None
@@ -141,7 +142,7 @@ def load_native(
     config_overrides: dict[str, Any] | None = None,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
-    """Load a published NT v2 / GENA-LM BERT checkpoint (local directory or hub id) into its native class.
+    """Load a published NT v2 / GENA-LM BERT checkpoint (dense or block-sparse; local folder or hub id) natively.
 
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``

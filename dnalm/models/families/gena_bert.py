@@ -9,6 +9,7 @@ so it cannot load them. This module re-implements the pre-LN variant under its o
     bert.embeddings.{word,position,token_type}_embeddings.weight, bert.embeddings.LayerNorm.*
     bert.encoder.layer.{i}.pre_attention_ln.*                 norm before self-attention
     bert.encoder.layer.{i}.attention.self.{query,key,value}.*
+    bert.encoder.layer.{i}.attention.self.sparse_self_attention.master_layout   sparse models only
     bert.encoder.layer.{i}.attention.output.dense.*
     bert.encoder.layer.{i}.post_attention_ln.*                norm before the feed-forward
     bert.encoder.layer.{i}.intermediate.dense.*, .output.dense.*
@@ -17,6 +18,12 @@ so it cannot load them. This module re-implements the pre-LN variant under its o
     cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.decoder.weight, cls.predictions.bias
 
 Block maths: ``h = h + Wo attn(LN1(h))``; ``h = h + W2 act(W1 LN2(h))``; optionally ``LN_last(h)``.
+
+The block-sparse checkpoints (``gena-lm-bigbird-base-sparse``, ``-sparse-t2t``) are the same
+network with two differences their config.json spells out: ``position_embedding_type: "rotary"``
+(no position table; the first ``rotary_dim`` dims of each query/key head rotated, base
+``rotary_base``) and ``sparse_config_cls`` + ``sparse_attention`` (a DeepSpeed BigBird layout per
+layer, see :mod:`dnalm.models.families.sparse`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
 
 from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
-from dnalm.models.families.sparse import BigBirdPattern, bigbird_layout, bigbird_token_mask
+from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
+from dnalm.models.families.sparse import BIGBIRD_CONFIG_CLS, BigBirdPattern, BlockSparseAttention
 
 
 @strict
@@ -59,7 +67,12 @@ class GenaBertConfig(PreTrainedConfig):
     position_embedding_type: str = "absolute"
     pre_layer_norm: bool = True
     last_layer_norm: bool = False
-    # BigBird block-sparse attention (dnalm extension, see sparse.py); None = dense attention.
+    # Rotary positions of the sparse checkpoints: rotated width per head (None = whole head) and base.
+    rotary_dim: int | None = None
+    rotary_base: float | int = 10000
+    # BigBird block-sparse attention (see sparse.py); None = dense attention. The published files
+    # name DeepSpeed's config class; a pattern without it is accepted too.
+    sparse_config_cls: str | None = None
     sparse_attention: dict | None = None
     tie_word_embeddings: bool = True
 
@@ -77,16 +90,32 @@ class GenaBertConfig(PreTrainedConfig):
                 "GenaBertConfig implements pre_layer_norm=True only; a post-LN GENA checkpoint is a "
                 "standard BERT and loads with transformers BertModel"
             )
-        if self.position_embedding_type != "absolute":
+        if self.position_embedding_type not in ("absolute", "rotary"):
             raise ValueError(
-                f"GENA-LM BERT uses absolute positions, got position_embedding_type={self.position_embedding_type!r}"
+                "GENA-LM BERT uses absolute or rotary positions, got "
+                f"position_embedding_type={self.position_embedding_type!r}"
             )
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
             )
+        head_dim = self.hidden_size // self.num_attention_heads
+        if self.rotary_dim is not None and not (0 < self.rotary_dim <= head_dim and self.rotary_dim % 2 == 0):
+            raise ValueError(f"rotary_dim must be even and in (0, {head_dim}], got {self.rotary_dim}")
+        if self.sparse_config_cls not in (None, BIGBIRD_CONFIG_CLS):
+            raise ValueError(
+                f"sparse_config_cls={self.sparse_config_cls!r} is not supported; dnalm implements "
+                f"{BIGBIRD_CONFIG_CLS!r} (the layout of the GENA-LM sparse checkpoints)"
+            )
+        if self.sparse_config_cls is not None and self.sparse_attention is None:
+            raise ValueError("sparse_config_cls is set but sparse_attention (the layout parameters) is missing")
         if self.sparse_attention is not None:
-            BigBirdPattern.from_dict(self.sparse_attention)
+            pattern = BigBirdPattern.from_dict(self.sparse_attention)
+            if pattern.num_heads not in (None, self.num_attention_heads):
+                raise ValueError(
+                    f"sparse_attention.num_heads={pattern.num_heads} differs from "
+                    f"num_attention_heads={self.num_attention_heads}"
+                )
         if self.hidden_act not in ACT2FN:
             raise ValueError(f"unknown hidden_act {self.hidden_act!r}; expected one of {sorted(ACT2FN)}")
 
@@ -99,7 +128,9 @@ class GenaBertEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(
             config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
         )
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        # Rotary checkpoints have no position table: positions enter through the attention.
+        if config.position_embedding_type == "absolute":
+            self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -118,21 +149,19 @@ class GenaBertEmbeddings(nn.Module):
                 f"sequence of {seq_len} tokens exceeds max_position_embeddings={self.max_positions}; "
                 "truncate or window the input (tokenizer max_length)"
             )
-        positions = torch.arange(seq_len, device=embeddings.device)
         if token_type_ids is None:
             token_type_ids = torch.zeros(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
-        embeddings = (
-            embeddings
-            + self.position_embeddings(positions)[None]
-            + self.token_type_embeddings(token_type_ids)
-        )
+        embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        if hasattr(self, "position_embeddings"):
+            positions = torch.arange(seq_len, device=embeddings.device)
+            embeddings = embeddings + self.position_embeddings(positions)[None]
         return self.dropout(self.LayerNorm(embeddings))
 
 
 class GenaBertSelfAttention(nn.Module):
-    """Query/key/value projections (published names) and the attention kernel."""
+    """Query/key/value projections (published names), optional rotary positions and the attention kernel."""
 
-    def __init__(self, config: GenaBertConfig) -> None:
+    def __init__(self, config: GenaBertConfig, layer_index: int = 0) -> None:
         super().__init__()
         self.config = config
         self.num_heads = config.num_attention_heads
@@ -140,21 +169,31 @@ class GenaBertSelfAttention(nn.Module):
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        if config.sparse_attention is not None:
+            self.sparse_self_attention = BlockSparseAttention(
+                BigBirdPattern.from_dict(config.sparse_attention),
+                config.num_attention_heads,
+                config.max_position_embeddings,
+                layer_index,
+            )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq, _ = x.shape
         return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
+        """``mask`` is the boolean ``(batch, 1, 1, L)`` key-padding mask; ``rotary`` the (cos, sin) tables."""
+        query, key = self._heads(self.query(hidden)), self._heads(self.key(hidden))
+        if rotary is not None:
+            query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
+        value = self._heads(self.value(hidden))
         dropout = self.config.attention_probs_dropout_prob if self.training else 0.0
-        context = attend(
-            self._heads(self.query(hidden)),
-            self._heads(self.key(hidden)),
-            self._heads(self.value(hidden)),
-            mask,
-            dropout,
-            resolve_implementation(self.config),
-        )
+        implementation = resolve_implementation(self.config)
+        if hasattr(self, "sparse_self_attention"):
+            key_mask = None if mask is None else mask[:, 0, 0, :]
+            context = self.sparse_self_attention(query, key, value, key_mask, dropout, implementation)
+        else:
+            context = attend(query, key, value, mask, dropout, implementation)
         batch, _, seq, _ = context.shape
         return context.transpose(1, 2).reshape(batch, seq, -1)
 
@@ -174,13 +213,13 @@ class GenaBertSelfOutput(nn.Module):
 class GenaBertAttention(nn.Module):
     """``attention.self`` + ``attention.output`` as in the published names."""
 
-    def __init__(self, config: GenaBertConfig) -> None:
+    def __init__(self, config: GenaBertConfig, layer_index: int = 0) -> None:
         super().__init__()
-        self.self = GenaBertSelfAttention(config)
+        self.self = GenaBertSelfAttention(config, layer_index)
         self.output = GenaBertSelfOutput(config)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.output(self.self(hidden, mask))
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
+        return self.output(self.self(hidden, mask, rotary))
 
 
 class GenaBertIntermediate(nn.Module):
@@ -210,16 +249,16 @@ class GenaBertOutput(nn.Module):
 class GenaBertLayer(GradientCheckpointingLayer):
     """One pre-LN block; checkpointed when gradient checkpointing is enabled."""
 
-    def __init__(self, config: GenaBertConfig) -> None:
+    def __init__(self, config: GenaBertConfig, layer_index: int = 0) -> None:
         super().__init__()
         self.pre_attention_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = GenaBertAttention(config)
+        self.attention = GenaBertAttention(config, layer_index)
         self.post_attention_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.intermediate = GenaBertIntermediate(config)
         self.output = GenaBertOutput(config)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        hidden = hidden + self.attention(self.pre_attention_ln(hidden), mask)
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
+        hidden = hidden + self.attention(self.pre_attention_ln(hidden), mask, rotary)
         return hidden + self.output(self.intermediate(self.post_attention_ln(hidden)))
 
 
@@ -228,7 +267,7 @@ class GenaBertEncoder(nn.Module):
 
     def __init__(self, config: GenaBertConfig) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(GenaBertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(GenaBertLayer(config, index) for index in range(config.num_hidden_layers))
         if config.last_layer_norm:
             self.last_layer_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
@@ -258,7 +297,10 @@ class GenaBertPreTrainedModel(PreTrainedModel):
         r"cls\.seq_relationship\.",
         r"cls\.predictions\.decoder\.bias",
         r"embeddings\.position_ids",
+        r"rotary_emb\.inv_freq",  # recomputed from rotary_dim / rotary_base
     ]
+    # A dense checkpoint run with an explicit sparse pattern has no layouts: they are drawn (seeded).
+    _keys_to_ignore_on_load_missing = [r"sparse_self_attention\.master_layout"]
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
@@ -270,6 +312,8 @@ class GenaBertPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, GenaBertLMPredictionHead):
             init.zeros_(module.bias)  # respects weights already loaded from the checkpoint
+        if isinstance(module, BlockSparseAttention):
+            init.copy_(module.master_layout, module.initial_layout(*module.master_layout.shape[:2]))
 
 
 class GenaBertModel(GenaBertPreTrainedModel):
@@ -280,21 +324,14 @@ class GenaBertModel(GenaBertPreTrainedModel):
         self.embeddings = GenaBertEmbeddings(config)
         self.encoder = GenaBertEncoder(config)
         self.pooler = GenaBertPooler(config) if add_pooling_layer else None
-        self._sparse_layout: torch.Tensor | None = None  # built on first use, not a saved weight
         self.post_init()
 
-    def attention_mask_for(self, attention_mask: torch.Tensor | None, seq_len: int, device: torch.device):
-        """Boolean mask for the attention kernel: padding only, or padding AND the BigBird block pattern."""
-        mask = padding_mask(attention_mask)
-        if self.config.sparse_attention is None:
-            return mask
-        pattern = BigBirdPattern.from_dict(self.config.sparse_attention)
-        if self._sparse_layout is None:
-            # One master layout for the longest input, sliced for shorter ones (as DeepSpeed does).
-            num_blocks = -(-self.config.max_position_embeddings // pattern.block)
-            self._sparse_layout = bigbird_layout(pattern, self.config.num_attention_heads, num_blocks)
-        sparse = bigbird_token_mask(self._sparse_layout, pattern.block, seq_len).to(device)[None]
-        return sparse if mask is None else sparse & mask
+    def rotary_tables(self, seq_len: int, reference: torch.Tensor) -> tuple | None:
+        """(cos, sin) for rotary checkpoints, None for absolute positions."""
+        if self.config.position_embedding_type != "rotary":
+            return None
+        width = self.config.rotary_dim or self.config.hidden_size // self.config.num_attention_heads
+        return rotary_cos_sin(seq_len, width, self.config.rotary_base, reference.device, reference.dtype)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
@@ -321,10 +358,11 @@ class GenaBertModel(GenaBertPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
-        mask = self.attention_mask_for(attention_mask, hidden.shape[1], hidden.device)
+        mask = padding_mask(attention_mask)
+        rotary = self.rotary_tables(hidden.shape[1], hidden)
         all_hidden: list[torch.Tensor] = [hidden]
         for layer in self.encoder.layer:
-            hidden = layer(hidden, mask)
+            hidden = layer(hidden, mask, rotary)
             all_hidden.append(hidden)
         if hasattr(self.encoder, "last_layer_ln"):
             hidden = self.encoder.last_layer_ln(hidden)

@@ -34,6 +34,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
 from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
+from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 
 # ESM's mask-dropout constant: 15% of tokens selected, 80% of those replaced by <mask>.
 MASK_RATIO_TRAIN = 0.15 * 0.8
@@ -84,20 +85,6 @@ class NucleotideTransformerV2Config(PreTrainedConfig):
                 f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
                 f"{self.num_attention_heads}"
             )
-
-
-def rotary_cos_sin(seq_len: int, head_dim: int, device: torch.device, dtype: torch.dtype) -> tuple:
-    """Cos/sin tables for ESM-style rotary embeddings (half-split layout), computed in float32."""
-    inv_freq = 1.0 / (ROTARY_BASE ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim))
-    angles = torch.outer(torch.arange(seq_len, device=device).float(), inv_freq)
-    angles = torch.cat((angles, angles), dim=-1)
-    return angles.cos().to(dtype), angles.sin().to(dtype)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``(batch, heads, seq, head_dim)`` by position: ``x cos + rotate_half(x) sin``."""
-    first, second = x.chunk(2, dim=-1)
-    return x * cos + torch.cat((-second, first), dim=-1) * sin
 
 
 class NTv2SelfAttention(nn.Module):
@@ -302,7 +289,7 @@ class NucleotideTransformerV2Model(NTv2PreTrainedModel):
         hidden = self.embeddings(input_ids, attention_mask, inputs_embeds)
         mask = padding_mask(attention_mask)
         head_dim = self.config.hidden_size // self.config.num_attention_heads
-        rotary = rotary_cos_sin(hidden.shape[1], head_dim, hidden.device, hidden.dtype)
+        rotary = rotary_cos_sin(hidden.shape[1], head_dim, ROTARY_BASE, hidden.device, hidden.dtype)
         all_hidden: list[torch.Tensor] = []
         for layer in self.encoder.layer:
             all_hidden.append(hidden)

@@ -57,6 +57,25 @@ def _gena(hidden: int, layers: int, heads: int, ffn: int, last_ln: bool = False)
     }
 
 
+# Both sparse checkpoints: pre-LN BERT-base, 4,096 positions, RoPE on 32 of 64 dims per head and a
+# DeepSpeed BigBird layout (GENA_LM data/configs/L12-H768-A12-V32k-L4096-preln-sparse-rope.json).
+_GENA_SPARSE: dict[str, Any] = {
+    **_gena(768, 12, 12, 3072),
+    "max_position_embeddings": 4096,
+    "position_embedding_type": "rotary",
+    "rotary_dim": 32,
+    "rotary_base": 10000,
+    "sparse_config_cls": "deepspeed.ops.sparse_attention:BigBirdSparsityConfig",
+    "sparse_attention": {
+        "num_heads": 12,
+        "block": 64,
+        "different_layout_per_head": True,
+        "num_sliding_window_blocks": 3,
+        "num_global_blocks": 2,
+        "num_random_blocks": 3,
+    },
+}
+
 PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "InstaDeepAI/nucleotide-transformer-v2-50m-multi-species": _nt_v2(512, 12, 16, 2048),
     "InstaDeepAI/nucleotide-transformer-v2-100m-multi-species": _nt_v2(512, 22, 16, 2048),
@@ -67,6 +86,8 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "AIRI-Institute/gena-lm-bert-base-t2t-multi": _gena(768, 12, 12, 3072),
     "AIRI-Institute/gena-lm-bert-base-lastln-t2t": _gena(768, 12, 12, 3072, last_ln=True),
     "AIRI-Institute/gena-lm-bert-large-t2t": _gena(1024, 24, 16, 4096),
+    "AIRI-Institute/gena-lm-bigbird-base-sparse": _GENA_SPARSE,
+    "AIRI-Institute/gena-lm-bigbird-base-sparse-t2t": _GENA_SPARSE,
 }
 
 

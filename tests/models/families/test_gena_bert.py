@@ -21,6 +21,7 @@ from dnalm.models.families import (
     native_config,
     native_model_class,
 )
+from tests.models.families.test_nt_v2 import rotate
 
 # The published gena-lm-bert-base config.json, shrunk.
 TINY = {
@@ -49,8 +50,14 @@ TINY = {
 }
 
 
-def published_state_dict(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A BertForPreTraining state dict with the published GENA-LM key names."""
+def published_state_dict(
+    cfg: dict, seed: int = 0, layouts: list[torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """A BertForPreTraining state dict with the published GENA-LM key names.
+
+    Rotary configs get no position table but the ``rotary_emb.inv_freq`` buffers the remote code
+    saved; ``layouts`` become each layer's DeepSpeed ``sparse_self_attention.master_layout``.
+    """
     gen = torch.Generator().manual_seed(seed)
     h, f, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
 
@@ -63,13 +70,21 @@ def published_state_dict(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     e = "bert.embeddings."
     sd = {
         e + "word_embeddings.weight": rand(v, h, scale=1.0),
-        e + "position_embeddings.weight": rand(cfg["max_position_embeddings"], h),
         e + "token_type_embeddings.weight": rand(cfg["type_vocab_size"], h),
         e + "position_ids": torch.arange(cfg["max_position_embeddings"])[None],  # old persistent buffer
     }
+    if cfg["position_embedding_type"] == "absolute":
+        sd[e + "position_embeddings.weight"] = rand(cfg["max_position_embeddings"], h)
     sd[e + "LayerNorm.weight"], sd[e + "LayerNorm.bias"] = norm()
     for i in range(cfg["num_hidden_layers"]):
         p = f"bert.encoder.layer.{i}."
+        if cfg["position_embedding_type"] == "rotary":
+            width = cfg["rotary_dim"]
+            sd[p + "attention.self.rotary_emb.inv_freq"] = 1.0 / (
+                cfg["rotary_base"] ** (torch.arange(0, width, 2).float() / width)
+            )
+        if layouts is not None:
+            sd[p + "attention.self.sparse_self_attention.master_layout"] = layouts[i]
         sd[p + "pre_attention_ln.weight"], sd[p + "pre_attention_ln.bias"] = norm()
         for name in ("query", "key", "value"):
             sd[p + f"attention.self.{name}.weight"], sd[p + f"attention.self.{name}.bias"] = (
@@ -94,7 +109,11 @@ def published_state_dict(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Pre-LN BERT from the equations in float64: returns (last hidden, pooled, MLM logits)."""
+    """Pre-LN BERT from the equations in float64: returns (last hidden, pooled, MLM logits).
+
+    Rotary configs rotate the first ``rotary_dim`` dims of q and k; a ``master_layout`` in ``sd``
+    lets token i see token j in head h only where ``layout[h, i // block, j // block]`` is 1.
+    """
     sd = {k: t.double() for k, t in sd.items()}
     eps, n_heads = cfg["layer_norm_eps"], cfg["num_attention_heads"]
 
@@ -111,12 +130,12 @@ def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tup
 
     b, s = ids.shape
     e = "bert.embeddings."
-    x = (
-        sd[e + "word_embeddings.weight"][ids]
-        + sd[e + "position_embeddings.weight"][:s]
-        + sd[e + "token_type_embeddings.weight"][0]
-    )
+    x = sd[e + "word_embeddings.weight"][ids] + sd[e + "token_type_embeddings.weight"][0]
+    if cfg["position_embedding_type"] == "absolute":
+        x = x + sd[e + "position_embeddings.weight"][:s]
     x = ln(x, e + "LayerNorm")
+    width = cfg.get("rotary_dim")
+    positions = torch.arange(s)
     h = x.shape[-1]
     d = h // n_heads
     for i in range(cfg["num_hidden_layers"]):
@@ -126,7 +145,16 @@ def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tup
             lin(a, p + f"attention.self.{name}").view(b, s, n_heads, d).transpose(1, 2)
             for name in ("query", "key", "value")
         )
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + torch.where(mask[:, None, None, :] > 0, 0.0, -1e30)
+        if cfg["position_embedding_type"] == "rotary":
+            q = torch.cat((rotate(q[..., :width]), q[..., width:]), dim=-1)
+            k = torch.cat((rotate(k[..., :width]), k[..., width:]), dim=-1)
+        allowed = mask[:, None, None, :] > 0
+        layout = sd.get(p + "attention.self.sparse_self_attention.master_layout")
+        if layout is not None:
+            block = cfg["sparse_attention"]["block"]
+            blocks = positions // block
+            allowed = allowed & (layout[:, blocks[:, None], blocks[None, :]] > 0)[None]
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + torch.where(allowed, 0.0, -1e30)
         x = x + lin((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, h), p + "attention.output.dense")
         x = x + lin(gelu(lin(ln(x, p + "post_attention_ln"), p + "intermediate.dense")), p + "output.dense")
     if cfg["last_layer_norm"]:
