@@ -57,3 +57,37 @@ def test_published_layout_sparse_gena_trains_with_lora(make_cfg, tmp_path: Path)
 
     assert metrics["model"] == "gena_sparse_tiny" and 0 < metrics["trainable_params"] < metrics["total_params"]
     assert metrics["test/accuracy"] is not None
+
+
+def test_head_native_evaluates_a_fine_tuned_nt_v2_classifier(make_cfg, tmp_path: Path) -> None:
+    """`head=native` on a published-layout NT v2 classifier uses the file's own head: a head biased hard towards
+    label 1 predicts 1 everywhere, so accuracy is exactly the share of 1s."""
+    import pandas as pd
+    import torch
+
+    from dnalm.evaluate import evaluate
+
+    config = {**TINY, "vocab_size": 4107, "max_position_embeddings": 2050,
+              "architectures": ["EsmForSequenceClassification"], "id2label": {"0": "0", "1": "1"}}
+    state = {k: v for k, v in published_state_dict(config).items() if not k.startswith("lm_head.")}
+    hidden = config["hidden_size"]
+    state.update({"classifier.dense.weight": torch.zeros(hidden, hidden), "classifier.dense.bias": torch.zeros(hidden),
+                  "classifier.out_proj.weight": torch.zeros(2, hidden),
+                  "classifier.out_proj.bias": torch.tensor([-20.0, 20.0])})
+    folder = write_published(tmp_path / "nt_v2_classifier", config, state)
+    KmerTokenizer().to_hf().save_pretrained(folder)
+    from tests.helpers import random_dna
+
+    table = tmp_path / "table"
+    table.mkdir()
+    labels = [1] * 12 + [0] * 28
+    pd.DataFrame({"sequence": random_dna(40, 60), "label": labels}).to_csv(
+        table / "test.csv", index=False)
+    cfg = make_cfg("model=hf", f"model.name_or_path={folder}", "head=native", "trainer.accelerator=cpu",
+                   f"data.path={table}", config_name="evaluate")
+    metrics = evaluate(cfg)
+
+    frame = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert len(frame) == metrics["records"] == 40
+    assert (frame["predicted"] == 1).all()
+    assert metrics["test/accuracy"] == pytest.approx(12 / 40)

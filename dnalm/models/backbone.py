@@ -225,7 +225,7 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
 
         log.info("loading %s with dnalm's native %s (no remote code)", source, native.__name__)
         try:
-            return load_native(source, "base", dtype=kwargs.get("dtype"), revision=kwargs.get("revision"),
+            return load_native(source, head, dtype=kwargs.get("dtype"), revision=kwargs.get("revision"),
                                local_files_only=kwargs.get("local_files_only", False))
         except ValueError as err:
             raise ModelLoadError(f"cannot load '{source}' with dnalm's native {native.__name__}: {err}") from err
@@ -254,8 +254,44 @@ def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dic
     if not base_ref:
         raise ModelLoadError(f"{adapter_file} names no base model: set model.base_model=<folder or hub id>.")
     base_source, base_local = _resolve(str(base_ref), model_cfg.get("revision"), "base model")
-    base = AutoModelForSequenceClassification.from_pretrained(base_source, **{**kwargs, "local_files_only": base_local})
+    raw = _read_raw_config(base_source, model_cfg.get("revision"), base_local)
+    num_labels = _adapter_num_labels(adapter_file.parent)
+    labels = {"num_labels": num_labels} if num_labels else {}
+    if _native_class(raw, "classifier") is not None:
+        from dnalm.models.families import load_native
+
+        # The adapter's modules_to_save carry the fine-tuned head: the base file has none.
+        try:
+            base = load_native(base_source, "classifier", dtype=kwargs.get("dtype"), new_head=True,
+                               config_overrides=labels, revision=kwargs.get("revision"),
+                               local_files_only=base_local)
+        except ValueError as err:
+            raise ModelLoadError(f"cannot load the adapter's base model '{base_ref}': {err}") from err
+    else:
+        base = AutoModelForSequenceClassification.from_pretrained(
+            base_source, **{**kwargs, "local_files_only": base_local, **labels})
     return PeftModel.from_pretrained(base, str(adapter_file.parent))
+
+
+# Output layers of the classification heads PEFT saves in modules_to_save (ESM/NT, BERT/GENA, Mistral/Llama).
+_HEAD_WEIGHTS = ("classifier.out_proj.weight", "classifier.weight", "score.weight")
+
+
+def _adapter_num_labels(folder: Path) -> int | None:
+    """The number of labels of the head saved in a PEFT adapter, read from its weight shapes (None if absent)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    if (folder / "adapter_model.safetensors").is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    elif (folder / "adapter_model.bin").is_file():
+        state = torch.load(folder / "adapter_model.bin", map_location="cpu", weights_only=True)
+        shapes = {key: tuple(value.shape) for key, value in state.items()}
+    for key, shape in shapes.items():
+        if key.endswith(_HEAD_WEIGHTS) and len(shape) == 2:
+            return int(shape[0])
+    return None
 
 
 def _check_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_cfg: DictConfig) -> None:

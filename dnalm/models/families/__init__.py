@@ -13,13 +13,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    PreTrainedModel,
+)
 from transformers.utils import cached_file
 
-from dnalm.models.families.gena_bert import GenaBertConfig, GenaBertForMaskedLM, GenaBertModel
+from dnalm.models.families.gena_bert import (
+    GenaBertConfig,
+    GenaBertForMaskedLM,
+    GenaBertForSequenceClassification,
+    GenaBertModel,
+)
 from dnalm.models.families.nt_v2 import (
     NucleotideTransformerV2Config,
     NucleotideTransformerV2ForMaskedLM,
+    NucleotideTransformerV2ForSequenceClassification,
     NucleotideTransformerV2Model,
 )
 from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
@@ -28,9 +40,11 @@ __all__ = [
     "PUBLISHED_CONFIGS",
     "GenaBertConfig",
     "GenaBertForMaskedLM",
+    "GenaBertForSequenceClassification",
     "GenaBertModel",
     "NucleotideTransformerV2Config",
     "NucleotideTransformerV2ForMaskedLM",
+    "NucleotideTransformerV2ForSequenceClassification",
     "NucleotideTransformerV2Model",
     "config_mismatches",
     "load_native",
@@ -39,15 +53,23 @@ __all__ = [
     "register_auto_classes",
 ]
 
-Head = Literal["base", "mlm"]
+Head = Literal["base", "mlm", "classifier"]
+HEADS = ("base", "mlm", "classifier")
 
-_FAMILIES: dict[str, tuple[type, type, type]] = {
+# model_type -> (config, encoder, masked LM, sequence classifier)
+_FAMILIES: dict[str, tuple[type, type, type, type]] = {
     NucleotideTransformerV2Config.model_type: (
         NucleotideTransformerV2Config,
         NucleotideTransformerV2Model,
         NucleotideTransformerV2ForMaskedLM,
+        NucleotideTransformerV2ForSequenceClassification,
     ),
-    GenaBertConfig.model_type: (GenaBertConfig, GenaBertModel, GenaBertForMaskedLM),
+    GenaBertConfig.model_type: (
+        GenaBertConfig,
+        GenaBertModel,
+        GenaBertForMaskedLM,
+        GenaBertForSequenceClassification,
+    ),
 }
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
@@ -56,10 +78,11 @@ _REMOTE_FIELDS = ("model_type", "auto_map", "architectures")
 
 def register_auto_classes() -> None:
     """Register every native family with the transformers Auto classes (safe to call repeatedly)."""
-    for config_cls, base_cls, mlm_cls in _FAMILIES.values():
+    for config_cls, base_cls, mlm_cls, classifier_cls in _FAMILIES.values():
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
         AutoModel.register(config_cls, base_cls, exist_ok=True)
         AutoModelForMaskedLM.register(config_cls, mlm_cls, exist_ok=True)
+        AutoModelForSequenceClassification.register(config_cls, classifier_cls, exist_ok=True)
 
 
 def _auto_map_text(config_dict: dict[str, Any]) -> str:
@@ -104,22 +127,15 @@ def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrain
     """The native class that should load a raw published ``config.json`` dict, or None.
 
     None means plain ``transformers`` loads the checkpoint correctly (e.g. NT v1, protein ESM-2,
-    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder) or ``"mlm"`` (encoder + masked-LM head);
-    ``"classifier"`` is accepted for probing and raises for a native family, which has no such head.
+    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder), ``"mlm"`` (encoder + masked-LM head) or
+    ``"classifier"`` (encoder + the sequence head of a fine-tuned ``*ForSequenceClassification``).
     """
-    if head not in ("base", "mlm", "classifier"):
-        raise ValueError(f"head must be 'base' or 'mlm', got {head!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     family = _family(config_dict)
     if family is None:
         return None
-    if head == "classifier":
-        # Callers probe every checkpoint with this head; only the native families lack one.
-        raise ValueError(
-            f"dnalm's native {family} has no sequence-classification head; load head='base' and put a "
-            "dnalm head on top (published NT v2 / GENA-LM checkpoints are pre-trained, not classifiers)"
-        )
-    _, base_cls, mlm_cls = _FAMILIES[family]
-    return base_cls if head == "base" else mlm_cls
+    return _FAMILIES[family][1 + HEADS.index(head)]
 
 
 def native_config(config_dict: dict[str, Any]) -> GenaBertConfig | NucleotideTransformerV2Config:
@@ -140,6 +156,7 @@ def load_native(
     head: Head,
     dtype: torch.dtype | None = None,
     config_overrides: dict[str, Any] | None = None,
+    new_head: bool = False,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
     """Load a published NT v2 / GENA-LM BERT checkpoint (dense or block-sparse; local folder or hub id) natively.
@@ -148,8 +165,9 @@ def load_native(
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
     (``pytorch_model.bin`` is read with ``weights_only=True``; safetensors preferred when present).
     Raises ``ValueError`` when the checkpoint is not a native family, when weights are missing or
-    unexpected, or when shapes disagree with the config. Extra keyword arguments (``revision``,
-    ``attn_implementation``, ``device_map``, ...) go to ``from_pretrained``.
+    unexpected, or when shapes disagree with the config. ``new_head=True`` lets the classifier head be
+    missing from the file and freshly initialised (a PEFT adapter restores it). Extra keyword arguments
+    (``revision``, ``attn_implementation``, ``device_map``, ...) go to ``from_pretrained``.
     """
     config_path = cached_file(
         str(path_or_dir), "config.json", revision=from_pretrained_kwargs.get("revision")
@@ -173,15 +191,24 @@ def load_native(
             f"{path_or_dir}: checkpoint tensors do not fit {model_cls.__name__} built from its config.json "
             f"(see the load report above for the keys): {error}"
         ) from error
-    _check_loading_info(path_or_dir, model_cls, head, info)
+    _check_loading_info(path_or_dir, model_cls, head, info, new_head)
     return (model, info) if want_info else model
 
 
-def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dict[str, Any]) -> None:
+def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dict[str, Any], new_head: bool) -> None:
     """Fail instead of leaving randomly initialised weights or ignoring unknown tensors."""
     missing = sorted(info.get("missing_keys") or [])
-    # A base encoder legitimately skips the published MLM / pre-training heads.
-    head_prefixes = ("lm_head.", "cls.") if head == "base" else ()
+    if head == "classifier":
+        head_missing = [k for k in missing if k.startswith("classifier.")]
+        if new_head:
+            missing = [k for k in missing if k not in head_missing]
+        elif head_missing:
+            raise ValueError(
+                f"{path}: no sequence-classification head in this checkpoint (missing {head_missing}): it is a "
+                "pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or head=mlp)"
+            )
+    # A base encoder legitimately skips the published MLM / pre-training / classification heads.
+    head_prefixes = ("lm_head.", "cls.", "classifier.") if head == "base" else ()
     unexpected = sorted(k for k in info.get("unexpected_keys") or [] if not k.startswith(head_prefixes))
     if missing or unexpected:
         raise ValueError(

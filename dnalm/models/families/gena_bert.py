@@ -38,9 +38,10 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
 
 from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
+from dnalm.models.families.classification import classification_output
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 from dnalm.models.families.sparse import BIGBIRD_CONFIG_CLS, BigBirdPattern, BlockSparseAttention
 
@@ -464,3 +465,41 @@ class GenaBertForMaskedLM(GenaBertPreTrainedModel):
             rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
             return ((loss,) + rest) if loss is not None else rest
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class GenaBertForSequenceClassification(GenaBertPreTrainedModel):
+    """GENA-LM BERT with the head of a fine-tuned ``BertForSequenceClassification``: the tanh pooler over
+    ``[CLS]``, dropout, then ``classifier`` (published names)."""
+
+    _keys_to_ignore_on_load_unexpected = GenaBertPreTrainedModel._keys_to_ignore_on_load_unexpected + [r"cls\."]
+
+    def __init__(self, config: GenaBertConfig) -> None:
+        super().__init__(config)
+        self.bert = GenaBertModel(config, add_pooling_layer=True)
+        dropout = getattr(config, "classifier_dropout", None)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput | tuple:
+        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)

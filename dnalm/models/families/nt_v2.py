@@ -31,9 +31,10 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
 
 from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
+from dnalm.models.families.classification import classification_output
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 
 # ESM's mask-dropout constant: 15% of tokens selected, 80% of those replaced by <mask>.
@@ -363,3 +364,50 @@ class NucleotideTransformerV2ForMaskedLM(NTv2PreTrainedModel):
             rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
             return ((loss,) + rest) if loss is not None else rest
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class NTv2ClassificationHead(nn.Module):
+    """ESM's sequence head on the first (``<cls>``) token: dropout, dense, tanh, dropout, ``out_proj``."""
+
+    def __init__(self, config: NucleotideTransformerV2Config) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        pooled = torch.tanh(self.dense(self.dropout(hidden[:, 0])))
+        return self.out_proj(self.dropout(pooled))
+
+
+class NucleotideTransformerV2ForSequenceClassification(NTv2PreTrainedModel):
+    """NT v2 with the head of a fine-tuned ``EsmForSequenceClassification`` (published names ``classifier.*``)."""
+
+    _keys_to_ignore_on_load_unexpected = NTv2PreTrainedModel._keys_to_ignore_on_load_unexpected + [r"lm_head\."]
+
+    def __init__(self, config: NucleotideTransformerV2Config) -> None:
+        super().__init__(config)
+        self.esm = NucleotideTransformerV2Model(config)
+        self.classifier = NTv2ClassificationHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput | tuple:
+        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
+        outputs = self.esm(
+            input_ids,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.last_hidden_state)
+        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)

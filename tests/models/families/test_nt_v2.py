@@ -16,6 +16,7 @@ from transformers import AutoModel, AutoModelForMaskedLM
 from dnalm.models.families import (
     PUBLISHED_CONFIGS,
     NucleotideTransformerV2ForMaskedLM,
+    NucleotideTransformerV2ForSequenceClassification,
     NucleotideTransformerV2Model,
     config_mismatches,
     load_native,
@@ -366,7 +367,8 @@ def test_direct_from_pretrained_on_published_dir_drops_remote_fields(
     assert isinstance(AutoModel.from_pretrained(tmp_path / "copy"), NucleotideTransformerV2Model)
 
 
-def test_classifier_probe_is_none_for_foreign_and_an_error_for_native() -> None:
-    assert native_model_class({"model_type": "mixtral"}, "classifier") is None  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no sequence-classification head"):
-        native_model_class(TINY, "classifier")  # type: ignore[arg-type]
+def test_classifier_probe_is_none_for_foreign_and_the_native_classifier_for_nt_v2() -> None:
+    assert native_model_class({"model_type": "mixtral"}, "classifier") is None
+    assert native_model_class(TINY, "classifier") is NucleotideTransformerV2ForSequenceClassification
+    with pytest.raises(ValueError, match="head must be one of"):
+        native_model_class(TINY, "token")  # type: ignore[arg-type]
