@@ -100,13 +100,8 @@ def make_callbacks(cfg: DictConfig) -> list[Callback]:
     for c in (cfg.get("callbacks") or {}).values():
         if c is None:
             continue
-        steps = c.get("every_n_train_steps") if str(c.get("_target_", "")).endswith("ModelCheckpoint") else None
-        if steps and c.get("monitor"):
-            # Lightning's every_n_train_steps would replace the validation-time saves and rank mid-epoch weights
-            # by stale validation scores: keep best-k at validation, and add a step-wise last.ckpt for resuming.
-            callbacks.append(instantiate(c, every_n_train_steps=None, enable_version_counter=False))
-            callbacks.append(ModelCheckpoint(dirpath=c.get("dirpath"), save_top_k=0, save_last=True,
-                                             every_n_train_steps=int(steps), enable_version_counter=False))
+        if str(c.get("_target_", "")).endswith("ModelCheckpoint") and c.get("monitor") and c.get("save_last"):
+            callbacks.extend(_checkpoint_callbacks(c))
         else:
             callbacks.append(instantiate(c))
     callbacks.append(Throughput())
@@ -114,6 +109,27 @@ def make_callbacks(cfg: DictConfig) -> list[Callback]:
         callbacks.append(RichProgressBar())
     else:
         callbacks.append(EpochSummary())
+    return callbacks
+
+
+def _checkpoint_callbacks(c: DictConfig) -> list[Callback]:
+    """Best-k by the monitored metric, plus a ``last.ckpt`` that always holds the newest state.
+
+    Lightning rewrites a monitored callback's last.ckpt at validation only when the best checkpoint changed, so
+    a resume would restart from the last improvement; an unmonitored ``last`` checkpoint fixes that. With
+    ``every_n_train_steps`` another one also writes last.ckpt mid-epoch: Lightning's own step trigger would
+    replace the validation-time saves and rank mid-epoch weights by stale validation scores.
+    """
+    dirpath = c.get("dirpath")
+    callbacks: list[Callback] = [
+        instantiate(c, every_n_train_steps=None, save_last=False, enable_version_counter=False),
+        ModelCheckpoint(dirpath=dirpath, filename=ModelCheckpoint.CHECKPOINT_NAME_LAST, monitor=None, save_top_k=1,
+                        enable_version_counter=False),
+    ]
+    steps = c.get("every_n_train_steps")
+    if steps:
+        callbacks.append(ModelCheckpoint(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=int(steps),
+                                         enable_version_counter=False))
     return callbacks
 
 
