@@ -13,7 +13,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
-from dnalm.data.sources import read_table
+from dnalm.data.sources import as_str_objects, read_table
 from dnalm.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,14 @@ def read_sequences(path: str | Path, sequence_column: str = "sequence", id_colum
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"input={path} does not exist.")
-    frame = read_table(path)
+    frame = read_table(path, sequence_column)
     if sequence_column not in frame.columns:
         raise DataError(f"{path} has no {sequence_column!r} column (it has {list(frame.columns)}); set "
                         "data.sequence_column.")
     ids = (frame[id_column].astype(str) if id_column and id_column in frame.columns
            else pd.Series([str(i) for i in range(len(frame))]))
     report = NormaliseReport()
-    seqs, kept = normalise_many(frame[sequence_column].astype(str).tolist(), ids.tolist(), policy or SequencePolicy(),
+    seqs, kept = normalise_many(as_str_objects(frame[sequence_column]).tolist(), ids.tolist(), policy or SequencePolicy(),
                                 report)
     if len(kept) != len(frame):
         log.warning("%s: %s", path, report.summary())

@@ -21,6 +21,7 @@ from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
 from dnalm.data.sampler import GroupedLengthBatchSampler, ResumableDataLoader
 from dnalm.data.sources import load_splits
 from dnalm.errors import ConfigError, DataError
+from dnalm.utils.memory import release_free_heap
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +76,19 @@ class Collator:
         self.pad_id, self.multiple = pad_id, pad_to_multiple_of
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(item["input_ids"]) for item in items)
+        lengths = np.fromiter((len(item["input_ids"]) for item in items), dtype=np.int64, count=len(items))
+        width = int(lengths.max())
         if self.multiple:
             width = -(-width // self.multiple) * self.multiple
-        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
+        # Filled in numpy, then wrapped without a copy: a torch slice assignment per row costs ~20x more.
+        input_ids = np.full((len(items), width), self.pad_id, dtype=np.int64)
         for row, item in enumerate(items):
-            n = len(item["input_ids"])
-            input_ids[row, :n] = torch.from_numpy(np.asarray(item["input_ids"], dtype=np.int64))
-            mask[row, :n] = 1
+            input_ids[row, :lengths[row]] = item["input_ids"]
+        mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
         targets = np.stack([np.asarray(item["target"]) for item in items])
         return {
-            "input_ids": input_ids,
-            "attention_mask": mask,
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask),
             "target": torch.from_numpy(targets),
             "group": torch.tensor([item["group"] for item in items], dtype=torch.long),
             "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
@@ -131,8 +132,10 @@ class DNADataModule(L.LightningDataModule):
                 frames["train"], frames["valid"] = self._carve_validation(frames["train"])
         if self.task is None:
             raise DataError("no train split and no label map: evaluation needs the task saved with the checkpoint.")
-        for split, frame in frames.items():
-            self.splits[split] = self._encode_split(frame, split)
+        for split in list(frames):
+            self.splits[split] = self._encode_split(frames.pop(split), split)
+        # the sequence strings and tokenizer temporaries are garbage now, below memory that stays alive
+        release_free_heap()
         self.report["splits"] = {s: {"records": len(e.records), "items": len(e.ids), **e.stats}
                                  for s, e in self.splits.items()}
         log.info("data: %s", self.report["splits"])

@@ -18,7 +18,8 @@ from dnalm.tokenizers import as_dna_tokenizer
 
 log = logging.getLogger(__name__)
 
-_ENCODE_CHUNK = 1024  # sequences per tokenizer call
+_ENCODE_CHUNK = 1024  # at most this many sequences per tokenizer call
+_ENCODE_CHUNK_BASES = 1 << 18  # and about this many letters (256 x 1 kb windows, 1024 x 256 nt)
 _TOKENIZERS_CACHE_CAPACITY = 10_000  # the ``tokenizers`` library's default word-cache size, restored after encoding
 
 
@@ -45,29 +46,75 @@ def sequences_fingerprint(sequences: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> list[np.ndarray]:
+def _encode_flat(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of every sequence as one flat array (see :func:`_id_dtype`) and ``len + 1`` row offsets."""
     sequences = list(sequences)
     # dnalm's vectorised tokenizers give the same ids much faster; any other tokenizer runs behind an adapter
     encoder = as_dna_tokenizer(tokenizer)
-    out: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
+    lengths: list[int] = []
     # In chunks: a Rust tokenizer's per-sequence encodings of a whole split at once raise the peak (and, as
     # the allocator keeps the freed pages, the resident) memory by hundreds of MB; chunks cost no speed.
     resize = getattr(getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None), "_resize_cache", None)
     if callable(resize):  # a Rust BPE/Unigram word cache: every DNA sequence is one unique "word", so it never
         resize(0)         # hits, yet keeps up to 10,000 whole sequences (~60 MB for 101 nt) alive
     try:
-        for start in range(0, len(sequences), _ENCODE_CHUNK):
-            ids = encoder(sequences[start:start + _ENCODE_CHUNK])["input_ids"]
-            out.extend(np.asarray(row, dtype=np.int64) for row in ids)
+        for start, stop in _chunks(sequences):
+            rows = encoder(sequences[start:stop])["input_ids"]
+            lengths.extend(len(row) for row in rows)
+            flat = np.concatenate([np.asarray(row, dtype=np.int64).reshape(-1) for row in rows])
+            # one compact block per chunk instead of an int64 array per sequence: a quarter of the bytes for
+            # the usual DNA vocabularies (< 65,536 tokens), and no small allocations interleaved with the
+            # sequence strings that would pin their freed heap pages
+            chunks.append(flat.astype(_id_dtype(int(flat.min()), int(flat.max())) if flat.size else np.uint16))
     finally:
         if callable(resize):
             resize(_TOKENIZERS_CACHE_CAPACITY)
-    return out
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint16)  # the widest chunk's dtype
+    return flat, offsets
+
+
+def _id_dtype(low: int, high: int) -> type[np.integer]:
+    """The smallest integer type that holds token ids from ``low`` to ``high`` (batches are widened to int64)."""
+    if 0 <= low and high < 2**16:
+        return np.uint16
+    return np.int32 if -(2**31) <= low and high < 2**31 else np.int64
+
+
+def _chunks(sequences: list[str]) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive tokenizer calls: at most ``_ENCODE_CHUNK`` sequences or, past the first
+    sequence, ``_ENCODE_CHUNK_BASES`` letters each. The Rust tokenizer's temporary encodings scale with the
+    letters in a call, and what the allocator keeps of them afterwards too."""
+    bounds: list[tuple[int, int]] = []
+    start, letters = 0, 0
+    for i, seq in enumerate(sequences):
+        if i > start and (i - start >= _ENCODE_CHUNK or letters + len(seq) > _ENCODE_CHUNK_BASES):
+            bounds.append((start, i))
+            start, letters = i, 0
+        letters += len(seq)
+    if start < len(sequences):
+        bounds.append((start, len(sequences)))
+    return bounds
+
+
+def _rows(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """One view per sequence into the flat ids (no copies)."""
+    return [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> list[np.ndarray]:
+    return _rows(*_encode_flat(tokenizer, sequences))
 
 
 def encode_cached(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str],
                   cache_dir: Path | None) -> list[np.ndarray]:
-    """Token ids of every sequence, read from ``cache_dir`` when the same data and tokenizer were seen before."""
+    """Token ids of every sequence, read from ``cache_dir`` when the same data and tokenizer were seen before.
+
+    The rows are views into one integer array of the smallest type that holds the ids (uint16 for vocabularies
+    of up to 65,536 tokens).
+    """
     if cache_dir is None:
         return _encode(tokenizer, sequences)
     key = f"{tokenizer_fingerprint(tokenizer)}-{sequences_fingerprint(sequences)}"
@@ -75,17 +122,13 @@ def encode_cached(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str],
     if path.is_file():
         with np.load(path) as stored:
             flat, offsets = stored["ids"], stored["offsets"]
-        return [flat[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(offsets) - 1)]
-    encoded = _encode(tokenizer, sequences)
+        return _rows(flat, offsets)
+    flat, offsets = _encode_flat(tokenizer, sequences)
     path.parent.mkdir(parents=True, exist_ok=True)
-    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
-    top = max((int(e.max()) for e in encoded if len(e)), default=0)
-    dtype = np.int32 if top < 2**31 else np.int64  # concatenated straight into it: no int64 copy at the peak
-    flat = np.concatenate(encoded, dtype=dtype, casting="same_kind") if encoded else np.zeros(0, dtype=dtype)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, ids=flat, offsets=offsets)
     tmp.replace(path)  # atomic: concurrent jobs never read a half-written cache file
-    return encoded
+    return _rows(flat, offsets)
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,16 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
         self.pool_batches = pool_batches
         self.epoch = 0
         self.skip = 0  # batches of the current epoch already consumed before a resume
-        order = np.argsort(self.groups, kind="stable")
-        bounds = np.flatnonzero(np.diff(self.groups[order])) + 1
-        self.units = np.split(order, bounds) if len(order) else []
-        self.unit_lengths = np.array([self.lengths[u].max() for u in self.units]) if self.units else np.zeros(0)
+        # A unit is one group's items; vectorised, as a Python loop over 10^5 units costs a noticeable setup time.
+        self._order = np.argsort(self.groups, kind="stable")
+        self._starts = np.flatnonzero(np.r_[True, np.diff(self.groups[self._order]) != 0]) if len(self._order) \
+            else np.zeros(0, dtype=np.int64)
+        self.unit_lengths = (np.maximum.reduceat(self.lengths[self._order], self._starts) if len(self._order)
+                             else np.zeros(0))
+        self._one_item_units = len(self._starts) == len(self._order)
+        self._units: list[np.ndarray] | None = None
+        # Lightning asks for len() several times per fit and iterates once per epoch: pack each epoch once.
+        self._cached: tuple[tuple[Any, ...], list[list[int]]] | None = None
 
     @property
     def sampler(self) -> GroupedLengthBatchSampler:
@@ -55,7 +61,17 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
         if self.dataset is not None:
             self.dataset.epoch = epoch
 
+    @property
+    def units(self) -> list[np.ndarray]:
+        """The items of each group (unit), in group order."""
+        if self._units is None:
+            self._units = np.split(self._order, self._starts[1:]) if len(self._order) else []
+        return self._units
+
     def _pack(self, unit_order: np.ndarray) -> list[list[int]]:
+        if self._one_item_units:  # every record is one item: packing is plain chunking, without a Python loop
+            items = self._order[unit_order]
+            return [items[i:i + self.batch_size].tolist() for i in range(0, len(items), self.batch_size)]
         batches: list[list[int]] = []
         current: list[int] = []
         for u in unit_order:
@@ -82,14 +98,18 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def _rank_batches(self) -> list[list[int]]:
-        batches = self.all_batches()
         rank, world = _rank_and_world()
-        if world == 1:
-            return batches
-        mine = batches[rank::world]
-        if self.shuffle:  # gradient sync needs the same number of steps on every rank
-            per_rank = -(-len(batches) // world)
-            mine = (mine + batches[:per_rank])[:per_rank]
+        key = (self.epoch, self.seed, self.batch_size, self.shuffle, self.pool_batches, rank, world)
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        batches = self.all_batches()
+        mine = batches
+        if world > 1:
+            mine = batches[rank::world]
+            if self.shuffle:  # gradient sync needs the same number of steps on every rank
+                per_rank = -(-len(batches) // world)
+                mine = (mine + batches[:per_rank])[:per_rank]
+        self._cached = (key, mine)
         return mine
 
     def __iter__(self) -> Iterator[list[int]]:

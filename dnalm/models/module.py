@@ -148,8 +148,24 @@ class DNALMModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self.logits(batch, "train")
         loss = self.loss(logits, batch["target"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
+        if self._logs_this_step():
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
         return loss
+
+    def _logs_this_step(self) -> bool:
+        """Whether Lightning writes step metrics after this training batch (every ``log_every_n_steps``).
+
+        ``self.log`` costs about a millisecond per call in Lightning's bookkeeping, and a step value logged
+        between two writes is overwritten unread: loggers get the same rows either way, and the progress bar
+        and ``callback_metrics`` show the loss of the latest written step.
+        """
+        trainer = self._trainer
+        if trainer is None:
+            return True  # outside a Trainer: let self.log say so
+        connector = getattr(trainer, "_logger_connector", None)
+        if connector is None or not hasattr(connector, "should_update_logs"):
+            return True  # a Lightning without this (private) switch: log every step as before
+        return bool(connector.should_update_logs or trainer.fast_dev_run)
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits = self.logits(batch, stage)
@@ -197,12 +213,40 @@ class DNALMModule(L.LightningModule):
         return [{"params": params, "lr": head_lr if part == "head" else lr, "weight_decay": 0.0 if no_decay else wd,
                  "name": f"{part}{'_no_decay' if no_decay else ''}"} for (part, no_decay), params in groups.items()]
 
+    def fused_optimizer(self, params: list[nn.Parameter]) -> bool:
+        """Whether AdamW runs as torch's fused kernel (``optim.fused``; null: wherever it can).
+
+        The fused kernel updates every tensor in one call instead of about ten small ops per tensor (torch's
+        default on CPU), the same arithmetic; ``transformers.Trainer`` defaults to it too. Automatic means on
+        when torch has the kernel for every parameter's device and dtype, and off where something else handles
+        the update: a GradScaler (16-bit mixed precision, where Lightning refuses fused optimizers with gradient
+        clipping) or DeepSpeed.
+        """
+        setting = self.optim_cfg.get("fused")
+        if setting is not None:
+            return bool(setting)
+        trainer = self._trainer
+        if trainer is not None:
+            if getattr(trainer.precision_plugin, "scaler", None) is not None:
+                return False
+            if "deepspeed" in type(trainer.strategy).__name__.lower():
+                return False
+        try:
+            from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+            devices = set(_get_fused_kernels_supported_devices())
+        except ImportError:  # a torch without this helper: the devices every recent torch supports
+            devices = {"cpu", "cuda"}
+        return bool(params) and all(p.device.type in devices and p.is_floating_point() for p in params)
+
     def configure_optimizers(self) -> dict[str, Any]:
         from transformers import get_scheduler
 
         opt = self.optim_cfg
-        optimizer = torch.optim.AdamW(self.parameter_groups(), betas=tuple(opt.get("betas", (0.9, 0.999))),
-                                      eps=float(opt.get("eps", 1e-8)))
+        groups = self.parameter_groups()
+        fused = self.fused_optimizer([p for group in groups for p in group["params"]])
+        optimizer = torch.optim.AdamW(groups, betas=tuple(opt.get("betas", (0.9, 0.999))),
+                                      eps=float(opt.get("eps", 1e-8)), fused=fused or None)
         total = int(self.trainer.estimated_stepping_batches)
         warmup = opt.get("warmup_steps")
         warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total)
