@@ -14,7 +14,9 @@ clipping at 1.0), precision and number of optimiser steps, without evaluation or
 Each side runs in its own subprocess (so peak memory is its own), alternating the order over ``--repeats``;
 the table shows medians. Columns: ``prep s`` reading + tokenizing every split (cold caches), ``fit s`` the
 whole training call, ``loop samples/s`` training samples per second from the end of the first step to the end
-of the last one (data loading, forward, backward, optimiser and framework overhead included), ``pad %``
+of the last one (data loading, forward, backward, optimiser and framework overhead included),
+``tokens/sample`` real (unpadded) tokens per training sample, the same on both sides when they do the same
+work, ``pad %``
 padding tokens in the training batches, ``peak MB`` the peak resident set size (CPU) or
 ``torch.cuda.max_memory_allocated`` (CUDA)::
 
@@ -91,6 +93,7 @@ class StepClock:
         samples = sum(self.samples[1:steps])
         return {"steps": steps, "loop_seconds": seconds, "loop_samples": samples,
                 "samples_per_s": samples / seconds if steps > 1 else float("nan"),
+                "tokens_per_sample": self.tokens / sum(self.samples) if self.samples else float("nan"),
                 "pad_fraction": 1 - self.tokens / self.slots if self.slots else float("nan")}
 
 
@@ -285,17 +288,19 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
              f"device={args.device}  threads={args.threads}  repeats={args.repeats}  "
              f"LoRA r={args.lora_r} alpha={args.lora_alpha} targets={','.join(args.targets)}",
              "",
-             f"| side | prep s | load s | fit s | loop samples/s | pad % | peak {unit} | trainable |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| side | prep s | load s | fit s | loop samples/s | tokens/sample | pad % | peak {unit} | trainable |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for side in SIDES:
         runs = results[side]
         lines.append(f"| {side} | {median(runs, 'prep_s'):.2f} | {median(runs, 'load_s'):.2f} | "
                      f"{median(runs, 'fit_s'):.2f} | {median(runs, 'samples_per_s'):.1f} | "
-                     f"{100 * median(runs, 'pad_fraction'):.1f} | {median(runs, 'peak_mb'):.0f} | "
+                     f"{median(runs, 'tokens_per_sample'):.1f} | {100 * median(runs, 'pad_fraction'):.1f} | "
+                     f"{median(runs, 'peak_mb'):.0f} | "
                      f"{runs[0]['trainable_params']:,} |")
     ours, theirs = results["dnalm"], results["hf"]
     speed = median(ours, "samples_per_s") / median(theirs, "samples_per_s")
-    lines += ["", f"dnalm / hf: loop samples/s x{speed:.2f}, "
+    paired = statistics.median(a["samples_per_s"] / b["samples_per_s"] for a, b in zip(ours, theirs))
+    lines += ["", f"dnalm / hf: loop samples/s x{speed:.2f} (median of the per-repeat ratios x{paired:.2f}), "
               f"prep time x{median(ours, 'prep_s') / median(theirs, 'prep_s'):.2f}, "
               f"fit time x{median(ours, 'fit_s') / median(theirs, 'fit_s'):.2f}, "
               f"peak memory x{median(ours, 'peak_mb') / median(theirs, 'peak_mb'):.2f}",

@@ -53,6 +53,8 @@ class Backbone:
     max_tokens: int | None
     lora_targets: list[str] = field(default_factory=list)
     native_head: bool = False
+    # Causal attention alone keeps right padding away from every real token (see _MASK_FREE_CAUSAL_TYPES)
+    right_padding_needs_no_mask: bool = False
 
     @property
     def total_params(self) -> int:
@@ -142,7 +144,15 @@ def load_backbone(model_cfg: DictConfig, native_head: bool = False, dtype: str |
         max_tokens=int(max_tokens) if max_tokens else None,
         lora_targets=targets,
         native_head=native_head,
+        right_padding_needs_no_mask=config.model_type in _MASK_FREE_CAUSAL_TYPES,
     )
+
+
+# Decoders whose transformers forward uses the attention mask for attention only (positions come from the
+# cache position, not from the mask). With right padding, a real token's causal window holds no padding, so
+# its outputs are the same without the mask, and attention runs as SDPA's is_causal kernel (FlashAttention on
+# GPU) instead of over a materialised [B, 1, T, T] mask. Padded positions differ, and nothing reads them.
+_MASK_FREE_CAUSAL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
 
 
 def _drop_unused_modules(model: PreTrainedModel) -> None:

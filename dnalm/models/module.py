@@ -14,6 +14,7 @@ from torch import nn
 from dnalm import metrics as M
 from dnalm.data.labels import TaskSpec
 from dnalm.models.backbone import Backbone
+from dnalm.models.dropout import use_packed_dropout
 from dnalm.models.heads import make_head
 from dnalm.models.pooling import make_pooling
 from dnalm.strategies.base import Strategy
@@ -41,6 +42,7 @@ class DNALMModule(L.LightningModule):
         self.task, self.strategy, self.optim_cfg, self.head_cfg = task, strategy, optim_cfg, head_cfg
         self.native_head = backbone.native_head
         self.is_causal = backbone.is_causal
+        self.right_padding_needs_no_mask = backbone.right_padding_needs_no_mask
         if gradient_checkpointing:
             backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.backbone = strategy.prepare(backbone)
@@ -53,6 +55,8 @@ class DNALMModule(L.LightningModule):
             self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
             self.head = make_head(head_cfg.get("kind", "linear"), backbone.hidden_size, self._num_logits(),
                                   float(head_cfg.get("dropout", 0.1)), int(head_cfg.get("mlp_hidden", 256)))
+        if bool(optim_cfg.get("packed_dropout", True)):
+            use_packed_dropout(self)  # CPU dropout masks four per random word; identical elsewhere
         self.val_metrics = M.make_metrics(task, "val")
         self.test_metrics = M.make_metrics(task, "test")
         self._cache: dict[str, dict[int, torch.Tensor]] = {"train": {}, "val": {}, "test": {}, "predict": {}}
@@ -74,11 +78,18 @@ class DNALMModule(L.LightningModule):
         return kwargs
 
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token embeddings from the strategy's layer (``[B, T, H]``)."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **self._backbone_kwargs())
+        """Token embeddings from the strategy's layer (``[B, T, H]``); rows of padding are not meaningful."""
+        out = self.backbone(input_ids=input_ids, attention_mask=self._mask_for_backbone(attention_mask),
+                            **self._backbone_kwargs())
         if self.strategy.layer != -1:
             return out.hidden_states[self.strategy.layer]
         return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+    def _mask_for_backbone(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        """``None`` for a right-padded batch of a decoder whose causal attention already hides the padding."""
+        if self.right_padding_needs_no_mask and bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+            return None
+        return attention_mask
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """One pooled embedding per sequence (``[B, H]``)."""
