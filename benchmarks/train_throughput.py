@@ -21,7 +21,7 @@ padding tokens in the training batches, ``peak MB`` the peak resident set size (
 ``torch.cuda.max_memory_allocated`` (CUDA)::
 
     python benchmarks/train_throughput.py                                   # human_tf_1, 200 steps, CPU
-    python benchmarks/train_throughput.py --data ../shared/data/gut_phage --steps 60 --threads 2
+    python benchmarks/train_throughput.py --data ../shared/data/gut_phage --steps 60 --threads 1
     python benchmarks/train_throughput.py --device cuda --batch-size 64 --steps 300
 """
 
@@ -320,8 +320,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps per side")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)),
-                        help="torch / OpenMP threads in each side (default: $OMP_NUM_THREADS or 1)")
+    parser.add_argument("--threads", type=int,
+                        default=int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))),
+                        help="torch / OpenMP threads in each side (default: $OMP_NUM_THREADS, else every CPU "
+                             "this process may use, as torch would)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per side, order alternating; medians shown")
     parser.add_argument("--lora-r", type=int, default=8)
