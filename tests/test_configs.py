@@ -46,3 +46,11 @@ def test_low_memory_preset(make_cfg) -> None:
     assert cfg.strategy.name == "lora" and cfg.model.gradient_checkpointing is True
     assert cfg.model.dtype == "float16" and cfg.trainer.precision == "16-mixed"
     assert cfg.data.batch_size * cfg.trainer.accumulate_grad_batches == 8
+
+
+def test_head_pooling_follows_the_model_suggestion_unless_set(make_cfg) -> None:
+    assert make_cfg(small=False).head.pooling == "max"  # the tiny demo model suggests max
+    assert make_cfg("model=hf", "model.name_or_path=x", small=False).head.pooling == "auto"
+    assert make_cfg("model=nt_v2_50m", small=False).head.pooling == "auto"
+    assert make_cfg("head.pooling=mean", small=False).head.pooling == "mean"
+    assert make_cfg("head=mlp", small=False).head.pooling == "max"
