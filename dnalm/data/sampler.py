@@ -89,7 +89,7 @@ class GroupedLengthBatchSampler(Sampler[list[int]]):
         if not self.shuffle:
             return self._pack(np.argsort(-self.unit_lengths, kind="stable"))
         rng = np.random.default_rng((self.seed, self.epoch))
-        order = rng.permutation(len(self.units))
+        order = rng.permutation(len(self.unit_lengths))  # without splitting the units into arrays
         pool = self.batch_size * self.pool_batches
         batches: list[list[int]] = []
         for start in range(0, len(order), pool):

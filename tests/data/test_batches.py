@@ -57,6 +57,8 @@ def test_packing_matches_the_plain_rule(windows: bool, shuffle: bool) -> None:
         expected = _reference_batches(lengths, groups, 32, shuffle, 7, epoch, pool_batches=4)
         assert len(sampler) == len(expected)
         assert list(sampler) == expected
+    # one-item records are packed by chunking: the per-group arrays are never built
+    assert (sampler._units is None) == (not windows)
 
 
 def test_an_epoch_is_packed_once_however_often_its_length_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
