@@ -13,7 +13,7 @@ so it cannot load them. This module re-implements the pre-LN variant under its o
     bert.encoder.layer.{i}.attention.output.dense.*
     bert.encoder.layer.{i}.post_attention_ln.*                norm before the feed-forward
     bert.encoder.layer.{i}.intermediate.dense.*, .output.dense.*
-    bert.encoder.last_layer_ln.*                              only with last_layer_norm (the "lastln" models)
+    bert.encoder.last_layer_ln.*                              with last_layer_norm (absent key: = pre_layer_norm)
     bert.pooler.dense.*                                       base model only
     cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.decoder.weight, cls.predictions.bias
 
@@ -67,7 +67,9 @@ class GenaBertConfig(PreTrainedConfig):
     pad_token_id: int | None = 3
     position_embedding_type: str = "absolute"
     pre_layer_norm: bool = True
-    last_layer_norm: bool = False
+    # None (the key absent, as in the published lastln and large configs) = pre_layer_norm, as AIRI's
+    # modeling_bert.py does: `getattr(config, 'last_layer_norm', self.pre_layer_norm)`.
+    last_layer_norm: bool | None = None
     # Rotary positions of the sparse checkpoints: rotated width per head (None = whole head) and base.
     rotary_dim: int | None = None
     rotary_base: float | int = 10000
@@ -82,6 +84,8 @@ class GenaBertConfig(PreTrainedConfig):
         # make a saved copy load the broken remote code (or the wrong class) again.
         kwargs.pop("model_type", None)
         kwargs.pop("auto_map", None)
+        if self.last_layer_norm is None:
+            self.last_layer_norm = self.pre_layer_norm
         super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
