@@ -111,8 +111,9 @@ def published_state_dict(
 def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Pre-LN BERT from the equations in float64: returns (last hidden, pooled, MLM logits).
 
-    Rotary configs rotate the first ``rotary_dim`` dims of q and k; a ``master_layout`` in ``sd``
-    lets token i see token j in head h only where ``layout[h, i // block, j // block]`` is 1.
+    Rotary configs rotate the first ``rotary_dim`` dims of q and k; with ``master_layout`` buffers in ``sd``
+    token i sees token j in head h only where layer 0's ``layout[h, i // block, j // block]`` is 1: DeepSpeed's
+    class-level kernel cache ran every layer with the first layer's layout.
     """
     sd = {k: t.double() for k, t in sd.items()}
     eps, n_heads = cfg["layer_norm_eps"], cfg["num_attention_heads"]
@@ -149,7 +150,7 @@ def reference(sd: dict, cfg: dict, ids: torch.Tensor, mask: torch.Tensor) -> tup
             q = torch.cat((rotate(q[..., :width]), q[..., width:]), dim=-1)
             k = torch.cat((rotate(k[..., :width]), k[..., width:]), dim=-1)
         allowed = mask[:, None, None, :] > 0
-        layout = sd.get(p + "attention.self.sparse_self_attention.master_layout")
+        layout = sd.get("bert.encoder.layer.0.attention.self.sparse_self_attention.master_layout")
         if layout is not None:
             block = cfg["sparse_attention"]["block"]
             blocks = positions // block
