@@ -32,7 +32,6 @@ from common import (  # noqa: E402
     module_from_source,
     randomise,
     save_bin,
-    tokenize,
     write_fixture,
     write_json,
 )
@@ -209,7 +208,6 @@ def main() -> None:
             meta["deepspeed"] = deepspeed
         write_fixture(name, DNA_INPUTS, tensors, meta)
         print(name, {k: tuple(v.shape) for k, v in tensors.items()})
-    _ = tokenize  # shared helper kept for the other generators
 
 
 if __name__ == "__main__":
