@@ -8,7 +8,7 @@ HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/
 TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.4,torch==$(TORCH_VERSION))
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-all lint bench gpu-check gpu-wheels clean
+.PHONY: install train test test-all lint docs bench gpu-check gpu-wheels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with torch, dnalm and its dependencies
@@ -32,6 +32,9 @@ test-all: $(STAMP)  ## also the slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check dnalm tests benchmarks
+
+docs: $(STAMP)  ## the documentation site (mkdocs-material) in site/; a broken link or page fails it
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 bench: $(STAMP)  ## speed comparisons against the routes users take today
 	$(BIN)/python benchmarks/tokenize_speed.py --n 2000
