@@ -11,7 +11,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "dnalm" / "conf")
+from dnalm.configs import config_dir
+
+CONF_DIR = str(config_dir())
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

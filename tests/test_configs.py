@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from dnalm.configs import config_dir
 from dnalm.models.families.published import PUBLISHED_CONFIGS
 from dnalm.zoo import main as zoo_main
 from dnalm.zoo import zoo_entries
 
-CONF = Path(__file__).resolve().parents[1] / "dnalm" / "conf"
+CONF = config_dir()
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 

@@ -9,11 +9,12 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-
-from dnalm.train import train
 from tests.test_report import run_train
 
-CONF = Path(__file__).resolve().parents[1] / "dnalm" / "conf"
+from dnalm.configs import config_dir
+from dnalm.train import train
+
+CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 TINY_RUN = ["model=tiny", "data=demo", "trainer.max_steps=4", "trainer.max_epochs=1", "trainer.val_check_interval=2"]
 

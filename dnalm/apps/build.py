@@ -7,12 +7,13 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from dnalm.configs import CONFIG_DIR
 from dnalm.data.build import BuildConfig, build
 
 log = logging.getLogger(__name__)
 
 
-@hydra.main(config_path="conf", config_name="build", version_base="1.3")
+@hydra.main(config_path=CONFIG_DIR, config_name="build", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Validate the config, build the data set and print where it went."""
     report = build(BuildConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True)))

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from dnalm.apps.inputs import gc_content, read_sequences
 from dnalm.apps.runner import Runner, class_index
+from dnalm.configs import CONFIG_DIR
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError
 from dnalm.tokenizers.strand import reverse_complement_batch
@@ -243,7 +244,7 @@ def design(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="design")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="design")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(design, cfg)

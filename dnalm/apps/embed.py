@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from dnalm.apps.inputs import policy_from, read_sequences
 from dnalm.apps.runner import Runner
+from dnalm.configs import CONFIG_DIR
 from dnalm.errors import ConfigError
 from dnalm.utils.cli import run_task
 
@@ -63,7 +64,7 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="embed")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="embed")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(embed, cfg)

@@ -35,6 +35,7 @@ from dnalm.apps.inputs import (
     write_fasta,
 )
 from dnalm.apps.runner import pick_device
+from dnalm.configs import CONFIG_DIR
 from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError, ModelLoadError
@@ -179,7 +180,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     return stats
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="generate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="generate")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(generate, cfg)

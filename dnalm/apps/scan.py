@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 
 from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
+from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
 from dnalm.errors import ConfigError
 from dnalm.utils.cli import run_task
@@ -147,7 +148,7 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="scan")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="scan")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(scan, cfg)

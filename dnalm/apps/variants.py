@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from dnalm.apps import vcf
 from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
+from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import read_fasta
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.utils.cli import run_task
@@ -175,7 +176,7 @@ def variants(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="variants")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="variants")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(variants, cfg)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnalm.report import build_report, collect, main, roc_pr_points
+from dnalm.apps.report import build_report, collect, main, roc_pr_points
 
 # tiny sizes (as tests/conftest.py SMALL), so a job takes seconds on one core
 TINY = ["logger=csv", "data.demo.train=160", "data.demo.valid=48", "data.demo.test=48", "data.demo.length=120",

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.apps.inputs import write_fasta
-from dnalm.scan import scan
+from dnalm.apps.scan import scan
 from tests.apps.conftest import WINDOW, app_cfg, biased_dna
 
 

@@ -1,0 +1,10 @@
+"""``python -m dnalm.scan``: the application lives in :mod:`dnalm.apps.scan`."""
+
+import sys
+
+from dnalm.apps.scan import main
+from dnalm.configs import exit_on_renamed_config
+
+if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
+    main()
