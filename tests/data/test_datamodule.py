@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
-from helpers import char_tokenizer, labelled_frame, random_dna, write_table
 
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import DataError
 from dnalm.train import train
+from tests.helpers import char_tokenizer, labelled_frame, random_dna, write_table
+from tests.helpers.configs import shared_path
 
 TOKENIZER = char_tokenizer()  # [CLS] + one token per base + [SEP]
 # conftest's shrinking overrides data.demo.*, which a table config has not: these are the non-data ones.
@@ -265,10 +265,10 @@ def test_mus_promoter_loads_with_the_table_config(make_cfg) -> None:
 def test_window_logits_are_averaged_per_record(make_cfg, tmp_path: Path) -> None:
     """At evaluation each record gives one row: the mean of its windows' logits."""
     import torch
-    from helpers import load_tiny, make_module, save_tiny_model
 
     from dnalm.models.module import group_mean
     from dnalm.strategies import FullFineTuning
+    from tests.helpers import load_tiny, make_module, save_tiny_model
 
     groups, means = group_mean(torch.tensor([[1.0], [3.0], [5.0], [2.0], [4.0]]), torch.tensor([7, 7, 8, 9, 9]))
     assert groups.tolist() == [7, 8, 9] and means.squeeze(1).tolist() == [2.0, 5.0, 3.0]

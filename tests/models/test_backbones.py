@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import (
+from hydra.utils import instantiate
+
+from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.models.backbone import load_backbone
+from dnalm.train import train
+from tests.helpers import (
     DECODERS,
     ENCODERS,
     TINY_CONFIGS,
@@ -17,11 +22,6 @@ from helpers import (
     save_tiny_model,
     token_batch,
 )
-from hydra.utils import instantiate
-
-from dnalm.errors import ConfigError, ModelLoadError
-from dnalm.models.backbone import load_backbone
-from dnalm.train import train
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import shared_path
 
 from dnalm.evaluate import evaluate
 from dnalm.train import train
+from tests.helpers.configs import shared_path
 
 MODEL = ("models", "mistral_dna_1m_hg38_tf0")
 # Full human_tf_0 test split (1,000 records): this model measured MCC 0.507 (acc 0.749, AUROC 0.829) here.

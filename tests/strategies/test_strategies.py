@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import load_tiny, make_module, random_dna, save_tiny_model, token_batch
 from lightning.pytorch.callbacks import Callback
 
 from dnalm.errors import ConfigError
@@ -15,6 +14,7 @@ from dnalm.models.module import DNALMModule
 from dnalm.strategies import LoRA, PartialUnfreezing, Probing
 from dnalm.strategies.full import FullFineTuning
 from dnalm.train import build
+from tests.helpers import load_tiny, make_module, random_dna, save_tiny_model, token_batch
 
 HEAD = ("head.", "pooling.")
 _TOKENIZERS: dict[int, object] = {}  # module id -> its tokenizer (for _step)

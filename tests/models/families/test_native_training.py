@@ -10,7 +10,7 @@ import pytest
 from dnalm.errors import ModelLoadError
 from dnalm.tokenizers import KmerTokenizer
 from dnalm.train import train
-from tests.models.families.test_nt_v2 import TINY, published_state_dict, write_published
+from tests.helpers.nt_v2 import TINY, published_state_dict, write_published
 
 
 def _tiny_nt_v2(tmp_path: Path) -> Path:
@@ -42,8 +42,8 @@ def test_zoo_name_refuses_a_checkpoint_of_another_size(make_cfg, tmp_path: Path)
 def test_published_layout_sparse_gena_trains_with_lora(make_cfg, tmp_path: Path) -> None:
     """A DeepSpeed-sparse GENA-LM layout (rotary, per-layer master_layout) fine-tunes on 122-token inputs."""
     from tests.helpers import char_tokenizer
-    from tests.models.families.test_gena_bert import published_state_dict as gena_state_dict
-    from tests.models.families.test_gena_sparse import SPARSE_TINY, deepspeed_like_layouts
+    from tests.helpers.gena_bert import published_state_dict as gena_state_dict
+    from tests.helpers.gena_sparse import SPARSE_TINY, deepspeed_like_layouts
 
     config = {**SPARSE_TINY, "max_position_embeddings": 128,
               "sparse_attention": {**SPARSE_TINY["sparse_attention"], "block": 16}}
