@@ -45,8 +45,9 @@ def test_non_editable_install_runs_from_an_unrelated_directory(tmp_path: Path) -
     purelib = sysconfig.get_path("purelib", vars={"base": str(env_dir), "platbase": str(env_dir)})
     Path(purelib, "parent_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
+    # --ignore-installed: never touch the dnalm this interpreter has (pip would see it through the .pth file)
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                              "--no-deps", "--no-build-isolation", "--no-index", str(src)],
+                              "--ignore-installed", "--no-deps", "--no-build-isolation", "--no-index", str(src)],
                              env=env, capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-3000:]
     shutil.rmtree(src)  # nothing of the sources is left to find
