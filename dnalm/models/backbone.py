@@ -304,12 +304,13 @@ def _load_transformers(source: str, raw: dict[str, Any], role: Role, trust: bool
             "trust, and with model.revision pinned to a commit you have read."
         )
     auto = AutoModel if role == "base" else AutoModelForSequenceClassification
-    kwargs = {**kwargs, **({"num_labels": num_labels} if num_labels else {})}
+    labels = {"num_labels": num_labels} if num_labels else {}
     if inferred_type and not (trust and "AutoConfig" in (raw.get("auto_map") or {})):
         # AutoConfig cannot read a config.json without model_type: build the config from the completed dict.
         fields = {k: v for k, v in raw.items() if k != "model_type"}
-        kwargs["config"] = AutoConfig.for_model(model_type, **fields, **({"num_labels": kwargs.pop("num_labels")}
-                                                                          if num_labels else {}))
+        kwargs = {**kwargs, "config": AutoConfig.for_model(model_type, **{**fields, **labels})}
+    else:
+        kwargs = {**kwargs, **labels}
     try:
         with quiet_load_report():  # dnalm checks the same report and explains it
             return auto.from_pretrained(source, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)

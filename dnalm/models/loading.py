@@ -59,9 +59,10 @@ def _first(key: str) -> str:
 def sort_report(model: torch.nn.Module, info: dict[str, Any], role: Role) -> LoadReport:
     """Sort ``from_pretrained(..., output_loading_info=True)``'s report for ``model`` loaded in ``role``.
 
-    ``role`` is ``"base"`` (an encoder/decoder without task head), ``"classifier"`` (a published fine-tuned
-    ``*ForSequenceClassification``: its head must be in the file) or ``"new_head"`` (a classifier whose head is
-    created here, e.g. the base of a PEFT adapter that restores it).
+    ``role`` is ``"base"`` (an encoder/decoder without task head), ``"classifier"`` (a model whose head must come
+    from the file: a published fine-tuned ``*ForSequenceClassification``, or an MLM / causal-LM head) or
+    ``"new_head"`` (a classifier whose head is created here, e.g. the base of a PEFT adapter that restores it).
+    The caller decides what a missing head means (``head_missing``); the rest is in :attr:`LoadReport.fits`.
     """
     prefix = getattr(model, "base_model_prefix", "") or ""
     base = getattr(model, "base_model", model)
@@ -213,7 +214,10 @@ def weight_names(folder: str | Path) -> list[str]:
         with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
             return sorted(handle.keys())
     if (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True, mmap=True)
+        try:  # memory-mapped: names without reading the tensors
+            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (non-zip) format cannot be mapped
+            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
         return sorted(state)
     return []
 
