@@ -182,8 +182,9 @@ _MASK_FREE_CAUSAL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qw
 
 
 def _drop_unused_modules(model: PreTrainedModel) -> None:
-    """Remove transformers' pooler / contact head: dnalm pools itself, and parameters that never get a gradient
-    break DDP (unused parameters) and inflate the trainable count."""
+    """Remove the pooler / contact head of transformers' and dnalm's native encoders: dnalm pools itself, and
+    parameters that never get a gradient break DDP (unused parameters) and inflate the trainable count. (Files
+    without a pooler, like GENA-LM's -t2t dumps, may therefore lack it: the loading check allows that.)"""
     if not type(model).__module__.startswith(("transformers.", "dnalm.models.families.")):
         return  # remote code: its forward may not allow a missing module
     for name in ("pooler", "contact_head"):
