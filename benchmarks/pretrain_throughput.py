@@ -72,8 +72,8 @@ def run_dnalm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import lightning as L
     from hydra import compose, initialize_config_dir
 
-    import dnalm
     from dnalm import pretrain as app
+    from dnalm.configs import CONFIG_DIR
 
     clock = Clock()
 
@@ -92,7 +92,7 @@ def run_dnalm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                  "trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false", "optim.lr=1e-3",
                  f"optim.warmup_steps={args.steps // 10}", f"paths.output_dir={work / 'run'}",
                  f"paths.log_dir={work / 'logs'}", f"paths.cache_dir={work / 'cache'}"]
-    conf = str(Path(dnalm.__file__).resolve().parent / "conf")
+    conf = CONFIG_DIR
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
         cfg = compose(config_name="pretrain", overrides=overrides)
     start = time.perf_counter()

@@ -15,6 +15,7 @@ into windows of the model's context with new offsets and strands every epoch. Th
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import AutoTokenizer
 
 from dnalm import results, runtime
+from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.encode import SpecialLayout
 from dnalm.errors import ConfigError
 from dnalm.models.backbone import Backbone, _default_lora_targets
@@ -168,11 +170,12 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="pretrain")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="pretrain")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(pretrain, cfg)
 
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

@@ -15,9 +15,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFa
 from dnalm.apps.generation_report import compare, markov_sample
 from dnalm.apps.inputs import write_fasta
 from dnalm.apps.likelihood import log_likelihoods
+from dnalm.configs import CONFIG_DIR as CONF  # noqa: E402
 from dnalm.generate import generate
-
-CONF = str(Path(__file__).resolve().parents[2] / "dnalm" / "conf")
 
 
 def _char_lm(folder: Path) -> Path:
