@@ -22,6 +22,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -120,6 +121,24 @@ def build(cfg: DictConfig, run_dir: Path) -> tuple[LMModule, GenomeDataModule, A
     return module, datamodule, hf, card, new_weights
 
 
+def write_samples(datamodule: GenomeDataModule, run_dir: Path, length: int, num: int, seed: int) -> dict[str, str]:
+    """``train_sample.fa`` / ``valid_sample.fa``: windows of each split, for comparisons such as
+    ``dnalm.generate reference=<valid_sample.fa> markov_source=<train_sample.fa>``."""
+    from dnalm.apps.inputs import write_fasta
+
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for split, segments in datamodule.splits.items():
+        spots = [(s, start) for s in segments for start in range(s.start, s.end - length + 1, length)]
+        chosen = rng.choice(len(spots), size=min(num, len(spots)), replace=False) if spots else []
+        records = [(f"{spots[i][0].record.name}:{spots[i][1]}-{spots[i][1] + length}",
+                    datamodule.genome.sequence(spots[i][0].record, spots[i][1], length)) for i in sorted(chosen)]
+        path = run_dir / f"{split}_sample.fa"
+        write_fasta(path, records)
+        paths[split] = str(path)
+    return paths
+
+
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Pre-train; write ``metrics.json`` and the model folder in the run directory; return the metrics."""
     if cfg.objective.name not in ("mlm", "clm"):
@@ -163,6 +182,8 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
         card["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val/", "start/"))}
         folder = save_folder(module.model, tokenizer, run_dir / "model", card)
         metrics["model_folder"] = str(folder)
+        metrics["samples"] = write_samples(datamodule, run_dir, int(cfg.get("sample_bp", 1000)),
+                                           int(cfg.get("sample_num", 1000)), int(cfg.seed))
         path = results.write_metrics(run_dir, metrics)
         results.print_metrics(f"{cfg.run_name}: held-out validation, before (start/) and after training (val/, "
                               f"best checkpoint)  ->  {path}", metrics, prefixes=("start/", "val/"))

@@ -98,7 +98,7 @@ class CausalLLR:
     """
 
     def __init__(self, reference: str, device: torch.device) -> None:
-        from dnalm.generate import load_causal_lm
+        from dnalm.apps.generate import load_causal_lm
 
         self.model, self.tokenizer = load_causal_lm(OmegaConf.create({"name_or_path": reference}))
         self.model.to(device)

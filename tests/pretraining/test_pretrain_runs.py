@@ -64,7 +64,7 @@ def test_from_scratch_clm_learns_and_the_folder_reloads_elsewhere(genome_cfg: Ca
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert model.config.vocab_size == len(tokenizer)
     # dnalm's other entry points load it as it is
-    from dnalm.generate import load_causal_lm, sample
+    from dnalm.apps.generate import load_causal_lm, sample
     from dnalm.models.backbone import load_backbone
 
     lm, tok = load_causal_lm(DictConfig({"name_or_path": str(folder)}))
