@@ -36,7 +36,7 @@ from dnalm.models.backbone import Backbone, _default_lora_targets
 from dnalm.pretraining.data import GenomeDataModule, holdout_from
 from dnalm.pretraining.genome import Genome, Segment
 from dnalm.pretraining.models import auto_class, continued, from_scratch, save_folder
-from dnalm.pretraining.module import LMModule
+from dnalm.pretraining.module import LMModule, plot_curve
 from dnalm.tokenizers import as_dna_tokenizer
 from dnalm.train import resolve_ckpt_path
 from dnalm.utils.cli import run_task
@@ -182,6 +182,7 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
         card["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val/", "start/"))}
         folder = save_folder(module.model, tokenizer, run_dir / "model", card)
         metrics["model_folder"] = str(folder)
+        metrics["curve"] = str(plot_curve(module.curve, run_dir / "val_perplexity.png", cfg.run_name))
         metrics["samples"] = write_samples(datamodule, run_dir, int(cfg.get("sample_bp", 1000)),
                                            int(cfg.get("sample_num", 1000)), int(cfg.seed))
         path = results.write_metrics(run_dir, metrics)

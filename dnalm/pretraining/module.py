@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -37,6 +38,7 @@ class LMModule(L.LightningModule):
         super().__init__()
         self.model, self.causal, self.optim_cfg = model, causal, optim_cfg
         self._val_sums: list[torch.Tensor] = []  # (summed loss, tokens, correct) per validation batch
+        self.curve: list[tuple[int, float]] = []  # (optimiser step, validation perplexity)
         self.run_config: dict[str, Any] = {}
 
     def _step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -63,6 +65,8 @@ class LMModule(L.LightningModule):
         sums = self.all_gather(sums)  # every rank's windows (one rank: unchanged)
         nll, tokens, correct = (float(v) for v in sums.reshape(-1, 3).sum(0))
         loss = nll / max(tokens, 1.0)
+        if not self.trainer.sanity_checking:
+            self.curve.append((int(self.trainer.global_step), math.exp(min(loss, 50.0))))
         # token-weighted over the whole split, not a mean of batch means
         self.log_dict({"val/loss": loss, "val/perplexity": math.exp(min(loss, 50.0)),
                        "val/accuracy": correct / max(tokens, 1.0), "val/tokens": tokens}, prog_bar=False)
@@ -99,3 +103,21 @@ class LMModule(L.LightningModule):
         rng = checkpoint.get("dnalm_rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
+
+
+def plot_curve(points: list[tuple[int, float]], path: Path, title: str) -> Path:
+    """Validation perplexity against optimiser steps (log scale), one marker per validation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unique = sorted(dict(points).items())  # one point per step (the final re-validation repeats the last)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot([s for s, _ in unique], [p for _, p in unique], marker="o")
+    ax.set(xlabel="optimiser step", ylabel="validation perplexity (held out)", yscale="log", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

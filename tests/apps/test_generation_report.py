@@ -12,11 +12,11 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
+from dnalm.apps.generate import generate
 from dnalm.apps.generation_report import compare, markov_sample
 from dnalm.apps.inputs import write_fasta
 from dnalm.apps.likelihood import log_likelihoods
 from dnalm.configs import CONFIG_DIR as CONF  # noqa: E402
-from dnalm.apps.generate import generate
 
 
 def _char_lm(folder: Path) -> Path:

@@ -53,6 +53,8 @@ def test_from_scratch_clm_learns_and_the_folder_reloads_elsewhere(genome_cfg: Ca
     metrics = pretrain(cfg)
     assert metrics["val/loss"] < metrics["start/loss"]  # held-out perplexity falls from the start
     assert metrics["val/perplexity"] == pytest.approx(torch.tensor(metrics["val/loss"]).exp().item(), rel=1e-4)
+    assert Path(metrics["curve"]).stat().st_size > 1000  # the validation perplexity plot
+    assert Path(metrics["samples"]["valid"]).read_text().startswith(">G")  # held-out windows for comparisons
     windows = metrics["windows"]
     assert windows["train"]["bp"] > windows["valid"]["bp"] > 0
     folder = Path(metrics["model_folder"])
