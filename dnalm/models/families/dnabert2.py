@@ -262,10 +262,11 @@ class DnaBert2Model(DnaBert2PreTrainedModel):
     """DNABERT-2 encoder returning :class:`BaseModelOutputWithPooling` (zeros at padded positions).
 
     The pre-trained files have no pooler (the authors' ``BertModel`` initialises one at random on load), so the
-    encoder has none unless ``add_pooling_layer=True`` (the classifier's); a file's pooler is then ignored.
+    encoder has none unless ``add_pooling_layer=True`` (the classifier's); a file's pooler is then ignored, as are
+    the masked-LM and classification heads of the files the encoder is taken from.
     """
 
-    _keys_to_ignore_on_load_unexpected = [r"pooler\."]
+    _keys_to_ignore_on_load_unexpected = [r"pooler\.", r"^cls\.", r"^classifier\."]
 
     def __init__(self, config: DnaBert2Config, add_pooling_layer: bool = False) -> None:
         super().__init__(config)
