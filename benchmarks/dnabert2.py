@@ -1,7 +1,7 @@
 """DNABERT-2 forward + backward: dnalm's native implementation against the authors' remote code.
 
 Both sides load the same weights, saved once in the published layout (``config.json`` with the hub's
-``auto_map``, ``pytorch_model.bin``), and train through the masked-LM head on the same right-padded batch (lengths
+``auto_map`` and no model_type, ``pytorch_model.bin``), and train through the masked-LM head on the same right-padded batch (lengths
 drawn between 3/4 of ``--seq-len`` and ``--seq-len``; the loss is the cross-entropy at the real tokens, computed
 outside the model so both do the same work; dropout off so the losses can be compared). Each side runs in a
 fresh process, so its peak resident set size is its own:
@@ -39,6 +39,9 @@ import torch
 
 MIRROR = Path("/work/.mirror/ashal-ali+CS224N_DNABERT2/repo")
 HUB_COMMIT = "d064dece8a8b41d9fb8729fbe3435278786931f1"
+AUTO_MAP = {"AutoConfig": "configuration_bert.BertConfig", "AutoModel": "bert_layers.BertModel",
+            "AutoModelForMaskedLM": "bert_layers.BertForMaskedLM",
+            "AutoModelForSequenceClassification": "bert_layers.BertForSequenceClassification"}
 
 
 def hub_file(name: str) -> str:
@@ -48,17 +51,19 @@ def hub_file(name: str) -> str:
 
 
 def write_checkpoint(folder: Path, args: argparse.Namespace) -> None:
-    """Random weights of the requested size in the published layout: the published config.json with the sizes
-    changed and dropout off, ``pytorch_model.bin`` from the native classes (the same key set)."""
-    from dnalm.models.families import DnaBert2ForMaskedLM, native_config
+    """Random weights of the requested size in the published layout: DNABERT-2-117M's architecture with the sizes
+    changed and dropout off, every field the authors' ``BertConfig`` reads, the hub's ``auto_map``."""
+    from dnalm.models.families import PUBLISHED_CONFIGS, DnaBert2Config, DnaBert2ForMaskedLM
 
-    raw = {**json.loads(hub_file("config.json")), "hidden_size": args.hidden, "num_hidden_layers": args.layers,
-           "num_attention_heads": args.heads, "intermediate_size": 4 * args.hidden, "hidden_dropout_prob": 0.0}
+    config = DnaBert2Config(**{**PUBLISHED_CONFIGS["zhihan1996/DNABERT-2-117M"], "hidden_size": args.hidden,
+                               "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
+                               "intermediate_size": 4 * args.hidden, "hidden_dropout_prob": 0.0})
     torch.manual_seed(0)
-    model = DnaBert2ForMaskedLM(native_config(raw))
+    model = DnaBert2ForMaskedLM(config)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
-    (folder / "config.json").write_text(json.dumps(raw))
+    raw = {k: v for k, v in config.to_dict().items() if k != "model_type"}
+    (folder / "config.json").write_text(json.dumps({**raw, "auto_map": AUTO_MAP}))
 
 
 def load_remote(folder: Path, workdir: Path) -> torch.nn.Module:
@@ -105,7 +110,7 @@ def child(side: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         model = load_native(folder, "mlm")
     else:
         model = load_remote(folder, Path(tempfile.mkdtemp(prefix="dnabert2-remote-")))
-    model = model.to(args.device).train()
+    model = model.to(device=args.device, dtype=getattr(torch, args.dtype)).train()
     ids, mask = batch(args, args.device)
     real = mask.bool()
     cuda = args.device.startswith("cuda")
@@ -136,7 +141,7 @@ def child(side: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     return {"side": side, "transformers": transformers.__version__, "seq_len": args.seq_len,
             "batch_size": args.batch_size, "real_tokens": int(real.sum()), "layers": args.layers,
-            "hidden": args.hidden, "threads": args.threads, "device": args.device,
+            "hidden": args.hidden, "threads": args.threads, "device": args.device, "dtype": args.dtype,
             "median_step_s": statistics.median(times), "samples_per_second": args.batch_size / statistics.median(times),
             "peak_memory_mb": peak, "loss": losses[-1]}
 
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--child", choices=["native", "remote"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
