@@ -117,13 +117,13 @@ def attention_bias(
 
     Without padding the bias is shared by the batch, so only ``(1, heads, seq, seq)`` is materialised.
     """
+    if attention_mask is not None and attention_mask.dim() != 2:
+        raise ValueError(
+            f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}; "
+            "pass the tokenizer's 2-D attention_mask"
+        )
     bias = alibi_bias(num_heads, seq_len, device).to(dtype)
     if attention_mask is not None and not bool(attention_mask.bool().all()):
-        if attention_mask.dim() != 2:
-            raise ValueError(
-                f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}; "
-                "pass the tokenizer's 2-D attention_mask"
-            )
         # Cast before broadcasting: the (batch, heads, L, L) sum is only ever built in the model's dtype.
         keys = (~attention_mask.bool())[:, None, None, :].to(dtype) * PADDING_BIAS
         bias = bias + keys
