@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM
 
 from dnalm.errors import ModelLoadError
@@ -32,32 +31,25 @@ from dnalm.models.families import (
 )
 from dnalm.models.families import dnabert2 as dnabert2_module
 from dnalm.tokenizers import as_dna_tokenizer
+from tests.models.families.golden import ATOL, Golden, golden
+from tests.models.families.golden import load_as_user as load_fixture
 
-GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
-MLM, CLASSIFIER = GOLDEN / "dnabert2_117m", GOLDEN / "dnabert2_classifier"
-ATOL = 1e-4
-SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-
-
-def expected(fixture: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(fixture / "expected.safetensors"))
+MLM, CLASSIFIER = "dnabert2_117m", "dnabert2_classifier"
 
 
-def sequences(fixture: Path) -> list[str]:
-    return json.loads((fixture / "inputs.json").read_text())["sequences"]
+def expected(name: str) -> dict[str, torch.Tensor]:
+    return golden(name).expected
 
 
-def load_as_user(fixture: Path, make_cfg: Any, monkeypatch: pytest.MonkeyPatch, *overrides: str,
+def load_as_user(name: str | Golden, make_cfg: Any, monkeypatch: pytest.MonkeyPatch, *overrides: str,
                  zoo_name: str = "dnabert2_117m") -> Backbone:
-    """``model=<zoo_name> model.name_or_path=<fixture>/model``; the zoo's published check gets the tiny sizes."""
-    cfg = make_cfg(f"model={zoo_name}", f"model.name_or_path={fixture / 'model'}", *overrides)
-    hub_id = cfg.model.zoo.hub_id
-    sizes = json.loads((fixture / "model" / "config.json").read_text())
-    monkeypatch.setitem(published.PUBLISHED_CONFIGS, hub_id,
-                        {**published.PUBLISHED_CONFIGS[hub_id], **{k: sizes[k] for k in SIZE_FIELDS}})
-    backbone = load_backbone(cfg.model, native_head=bool(cfg.head.get("native", False)))
-    backbone.model.eval()
-    return backbone
+    """``model=<zoo_name> model.name_or_path=<fixture>/model`` (the shared golden loader)."""
+    fixture = golden(name) if isinstance(name, str) else name
+    return load_fixture(fixture, zoo_name, make_cfg, monkeypatch, *overrides)
+
+
+def folder(name: str) -> Path:
+    return golden(name).folder
 
 
 def encode(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -69,8 +61,8 @@ def test_encoder_and_tokenizer_match_the_authors_code(make_cfg, monkeypatch: pyt
     gold = expected(MLM)
     backbone = load_as_user(MLM, make_cfg, monkeypatch)
     assert isinstance(backbone.model, DnaBert2Model) and backbone.lora_targets == ["Wqkv"]
-    assert "auto_map" in json.loads((MLM / "model" / "config.json").read_text())  # named, never run
-    ids = as_dna_tokenizer(backbone.tokenizer)(sequences(MLM))["input_ids"]  # dnalm's fast BPE path
+    assert "auto_map" in json.loads((folder(MLM) / "config.json").read_text())  # named, never run
+    ids = as_dna_tokenizer(backbone.tokenizer)(golden(MLM).sequences)["input_ids"]  # dnalm's fast BPE path
     real = gold["attention_mask"].bool()
     for row, row_ids in enumerate(ids):
         assert list(map(int, row_ids)) == gold["input_ids"][row][real[row]].tolist(), f"sequence {row}"
@@ -80,7 +72,7 @@ def test_encoder_and_tokenizer_match_the_authors_code(make_cfg, monkeypatch: pyt
 
 def test_masked_lm_logits_match_the_authors_code() -> None:
     gold = expected(MLM)
-    model = load_native(MLM / "model", "mlm").eval()
+    model = load_native(folder(MLM), "mlm").eval()
     assert isinstance(model, DnaBert2ForMaskedLM)
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
     with torch.no_grad():
@@ -104,7 +96,7 @@ def test_negative_control_wrong_slopes_or_gate_order_miss_the_fixture(monkeypatc
     """The fixture tells a wrong implementation apart: the plain 2^(-8i/n) slopes for 12 heads, or the GeGLU halves
     swapped, are far outside the tolerance."""
     gold = expected(MLM)
-    model = load_native(MLM / "model", "base").eval()
+    model = load_native(folder(MLM), "base").eval()
     naive = [2 ** (-8 * (i + 1) / 12) for i in range(12)]
     assert naive != dnabert2_module.alibi_slopes(12)
     monkeypatch.setattr(dnabert2_module, "alibi_slopes", lambda heads: naive)
@@ -122,22 +114,22 @@ def test_wrong_head_requests_are_refused(make_cfg, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ModelLoadError, match="pre-trained model, not a fine-tuned classifier"):
         load_as_user(MLM, make_cfg, monkeypatch, "head=native")
     with pytest.raises(ValueError, match=r"missing \['cls\.predictions"):
-        load_native(CLASSIFIER / "model", "mlm")
-    encoder = load_native(CLASSIFIER / "model", "base")  # a classifier file still gives its encoder
+        load_native(folder(CLASSIFIER), "mlm")
+    encoder = load_native(folder(CLASSIFIER), "base")  # a classifier file still gives its encoder
     assert encoder.pooler is None
 
 
 def test_zoo_name_refuses_a_checkpoint_of_another_size(make_cfg) -> None:
-    cfg = make_cfg("model=dnabert2_117m", f"model.name_or_path={MLM / 'model'}")
+    cfg = make_cfg("model=dnabert2_117m", f"model.name_or_path={folder(MLM)}")
     with pytest.raises(ModelLoadError, match="hidden_size: expected 768, found 24"):
         load_backbone(cfg.model)
 
 
 def test_family_is_recognised_without_model_type() -> None:
-    config = json.loads((MLM / "model" / "config.json").read_text())
+    config = json.loads((folder(MLM) / "config.json").read_text())
     assert "model_type" not in config and "architectures" not in config
     assert native_model_class(config, "base") is DnaBert2Model
-    classifier = json.loads((CLASSIFIER / "model" / "config.json").read_text())
+    classifier = json.loads((folder(CLASSIFIER) / "config.json").read_text())
     assert native_model_class(classifier, "classifier") is DnaBert2ForSequenceClassification
     # An older hub revision said model_type "bert"; pre-training runs write "repo--bert_layers..." auto_maps.
     older = {**config, "model_type": "bert", "architectures": ["BertForMaskedLM"]}
@@ -169,19 +161,20 @@ def test_dnabert_s_layout_loads_with_its_zoo_name(make_cfg, monkeypatch: pytest.
     """DNABERT-S is DNABERT-2's network saved by ``BertModel.save_pretrained``: keys without the ``bert.`` prefix, a
     pooler, model_type "bert" and pad_token_id 0. The golden weights in that layout give the golden outputs."""
     gold = expected(MLM)
-    state = torch.load(MLM / "model" / "pytorch_model.bin", weights_only=True)
-    hidden = json.loads((MLM / "model" / "config.json").read_text())["hidden_size"]
+    state = torch.load(folder(MLM) / "pytorch_model.bin", weights_only=True)
+    hidden = json.loads((folder(MLM) / "config.json").read_text())["hidden_size"]
     layout = {k.removeprefix("bert."): v for k, v in state.items() if k.startswith("bert.")}
     layout["pooler.dense.weight"], layout["pooler.dense.bias"] = torch.eye(hidden), torch.zeros(hidden)
-    folder = tmp_path / "dnabert_s"
-    (folder / "model").mkdir(parents=True)
-    torch.save(layout, folder / "model" / "pytorch_model.bin")
-    config = {**json.loads((MLM / "model" / "config.json").read_text()), "model_type": "bert",
+    target = tmp_path / "dnabert_s"
+    target.mkdir()
+    torch.save(layout, target / "pytorch_model.bin")
+    config = {**json.loads((folder(MLM) / "config.json").read_text()), "model_type": "bert",
               "architectures": ["BertModel"], "pad_token_id": 0}
-    (folder / "model" / "config.json").write_text(json.dumps(config))
+    (target / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        (folder / "model" / name).write_bytes((MLM / "model" / name).read_bytes())
-    backbone = load_as_user(folder, make_cfg, monkeypatch, zoo_name="dnabert_s")
+        (target / name).write_bytes((folder(MLM) / name).read_bytes())
+    fixture = Golden("dnabert_s", target, golden(MLM).sequences, gold, {})
+    backbone = load_as_user(fixture, make_cfg, monkeypatch, zoo_name="dnabert_s")
     assert backbone.model.embeddings.word_embeddings.padding_idx == 0
     torch.testing.assert_close(encode(backbone.model, gold), gold["last_hidden_state"], atol=ATOL, rtol=0)
 
@@ -190,7 +183,7 @@ def test_left_padding_equals_right_padding_and_long_inputs_run() -> None:
     """ALiBi depends on distances only: a sequence gives the same outputs alone, right- or left-padded, and inputs
     longer than max_position_embeddings run (no position table)."""
     gold = expected(MLM)
-    model = load_native(MLM / "model", "base", attn_implementation="eager").eval()
+    model = load_native(folder(MLM), "base", attn_implementation="eager").eval()
     ids, mask = gold["input_ids"][1:2], gold["attention_mask"][1:2]
     n = int(mask.sum())
     alone = encode(model, {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]})
@@ -208,7 +201,7 @@ def test_sdpa_equals_eager_and_checkpointing_keeps_gradients() -> None:
     real = gold["attention_mask"].bool()
     outputs, grads = [], []
     for implementation, checkpointing in (("sdpa", False), ("eager", False), ("sdpa", True)):
-        model = load_native(MLM / "model", "mlm", attn_implementation=implementation,
+        model = load_native(folder(MLM), "mlm", attn_implementation=implementation,
                             config_overrides={"hidden_dropout_prob": 0.0}).train()
         assert model.config._attn_implementation == implementation
         if checkpointing:
@@ -228,13 +221,13 @@ def test_sdpa_equals_eager_and_checkpointing_keeps_gradients() -> None:
 
 def test_bf16_and_native_save_round_trip(tmp_path: Path) -> None:
     gold = expected(MLM)
-    model = load_native(MLM / "model", "mlm").eval()
+    model = load_native(folder(MLM), "mlm").eval()
     model.save_pretrained(tmp_path / "saved")
     saved = json.loads((tmp_path / "saved" / "config.json").read_text())
     assert saved["model_type"] == "dnabert2" and "auto_map" not in saved
     again = AutoModelForMaskedLM.from_pretrained(tmp_path / "saved").eval()
     assert isinstance(again, DnaBert2ForMaskedLM)
-    low = load_native(MLM / "model", "base", dtype=torch.bfloat16).eval()
+    low = load_native(folder(MLM), "base", dtype=torch.bfloat16).eval()
     real = gold["attention_mask"].bool()
     hidden = encode(low, gold)
     assert hidden.dtype == torch.bfloat16
@@ -250,7 +243,7 @@ def test_fine_tunes_end_to_end_without_remote_code(make_cfg) -> None:
     fused Wqkv (the family's default target), the published BPE tokenizer, test metrics written."""
     from dnalm.train import train
 
-    cfg = make_cfg("model=hf", f"model.name_or_path={MLM / 'model'}", "model.name=dnabert2_tiny", "strategy=lora",
+    cfg = make_cfg("model=hf", f"model.name_or_path={folder(MLM)}", "model.name=dnabert2_tiny", "strategy=lora",
                    "strategy.r=2")
     metrics = train(cfg)
     assert metrics["model"] == "dnabert2_tiny" and metrics["strategy"] == "lora"
