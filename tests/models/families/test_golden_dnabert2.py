@@ -31,8 +31,8 @@ from dnalm.models.families import (
 )
 from dnalm.models.families import dnabert2 as dnabert2_module
 from dnalm.tokenizers import as_dna_tokenizer
-from tests.models.families.golden import ATOL, Golden, golden
-from tests.models.families.golden import load_as_user as load_fixture
+from tests.helpers.golden import ATOL, Golden, golden
+from tests.helpers.golden import load_as_user as load_fixture
 
 MLM, CLASSIFIER = "dnabert2_117m", "dnabert2_classifier"
 
