@@ -11,7 +11,9 @@ Rows (every model has random weights built from the published architecture: no d
 3. one ``preset=low_memory`` training step of NT 2.5B's architecture (32 layers, LoRA r=8, 16-bit weights,
    gradient checkpointing; ``benchmarks/memory_measure.py``) with its measured peak memory;
 4. attention kernels at 2,048 tokens (forward + backward of one attention call, bf16): SDPA's flash and
-   memory-efficient kernels against eager ``softmax(QK^T)V``.
+   memory-efficient kernels against eager ``softmax(QK^T)V``;
+5. DNABERT-2 117M's architecture, native (no Triton, no remote code), forward + backward through the MLM head
+   at 8 x 512 tokens, right-padded, bf16 (``benchmarks/dnabert2.py``'s native side, in its own process).
 
 ``--tiny`` shrinks every size (2 layers, hidden 32, short sequences, 2-3 steps) so the whole script runs on a
 CPU in well under a minute; its figures mean nothing beyond "the path works".
@@ -163,6 +165,24 @@ def attention_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def dnabert2_row(args: argparse.Namespace) -> dict[str, Any]:
+    """Forward + backward of the native DNABERT-2 (published layout, random weights) in a fresh process."""
+    from benchmarks import dnabert2
+
+    layers, hidden, batch, tokens = (2, 24, 2, 32) if args.tiny else (12, 768, 8, 512)
+    options = argparse.Namespace(seq_len=tokens, batch_size=batch, layers=layers, hidden=hidden, heads=12,
+                                 steps=2 if args.tiny else 10, warmup=1, threads=args.threads, device=args.device,
+                                 dtype="bfloat16" if args.device == "cuda" else "float32")
+    with tempfile.TemporaryDirectory(prefix="dnalm-gpu-check-dnabert2-") as tmp:
+        dnabert2.write_checkpoint(Path(tmp), options)
+        with mp.get_context("spawn").Pool(1) as pool:
+            result = pool.apply(dnabert2.child, ("native", Path(tmp), options))
+    return {"check": f"DNABERT-2 117M arch fwd+bwd, {layers} layers, {batch}x{tokens} tokens",
+            "route": "dnalm native", "samples/s": result["samples_per_second"],
+            "tokens/s": result["real_tokens"] / result["median_step_s"], "peak MB": result["peak_memory_mb"],
+            "ms": 1000 * result["median_step_s"], "note": f"{result['real_tokens']} real tokens, MLM head"}
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """One Markdown table."""
     def number(value: float | None, digits: int) -> str:
@@ -183,7 +203,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40, help="optimiser steps per fine-tuning route")
     parser.add_argument("--threads", type=int, default=4, help="CPU threads per process")
     parser.add_argument("--attention-repeats", type=int, default=10)
-    parser.add_argument("--only", nargs="+", choices=("lora", "full", "low_memory", "attention"),
+    parser.add_argument("--only", nargs="+", choices=("lora", "full", "low_memory", "attention", "dnabert2"),
                         help="run only these checks")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     return parser.parse_args(argv)
@@ -198,7 +218,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not torch.cuda.is_available():
             raise SystemExit("dnalm: error: --device cuda but torch sees no CUDA device; "
                              "run with --device cpu --tiny to check the path on a CPU")
-    wanted = set(args.only or ("lora", "full", "low_memory", "attention"))
+    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "dnabert2"))
     steps = 2 if args.tiny else args.steps
     tokens = 8 if args.tiny else 1000
     rows: list[dict[str, Any]] = []
@@ -218,6 +238,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows.append(low_memory_row(args))
     if "attention" in wanted:
         rows += attention_rows(args)
+    if "dnabert2" in wanted:
+        rows.append(dnabert2_row(args))
     print()
     print(f"device={args.device}{' (tiny sizes)' if args.tiny else ''}")
     print(render(rows))

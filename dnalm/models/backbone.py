@@ -43,6 +43,7 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "mixtral": ["q_proj", "v_proj"],
     "nucleotide_transformer_v2": ["query", "value"],
     "gena_lm_bert": ["query", "value"],
+    "dnabert2": ["Wqkv"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,

@@ -181,5 +181,5 @@ def load_tokenizer(path: str | Path, on_unknown: UnknownPolicy | None = None) ->
         return cls(**config)
     from transformers import AutoTokenizer
 
-    hf = AutoTokenizer.from_pretrained(str(path))
+    hf = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)  # never prompt for remote code
     return as_dna_tokenizer(hf, on_unknown=on_unknown or "error")

@@ -3,7 +3,8 @@
 Importing this package registers the native configs and models with ``AutoConfig`` /
 ``AutoModel`` / ``AutoModelForMaskedLM`` under their own ``model_type`` (idempotent), so
 checkpoints saved by these classes load without ``trust_remote_code``. Published checkpoints
-(whose ``config.json`` still says ``esm`` / ``bert``) load through :func:`load_native`.
+(whose ``config.json`` still says ``esm`` / ``bert``, or, for DNABERT-2, names no ``model_type``) load
+through :func:`load_native`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from transformers import (
 )
 from transformers.utils import cached_file
 
+from dnalm.models.families.dnabert2 import (
+    DnaBert2Config,
+    DnaBert2ForMaskedLM,
+    DnaBert2ForSequenceClassification,
+    DnaBert2Model,
+)
 from dnalm.models.families.gena_bert import (
     GenaBertConfig,
     GenaBertForMaskedLM,
@@ -46,6 +53,10 @@ from dnalm.models.loading import (
 
 __all__ = [
     "PUBLISHED_CONFIGS",
+    "DnaBert2Config",
+    "DnaBert2ForMaskedLM",
+    "DnaBert2ForSequenceClassification",
+    "DnaBert2Model",
     "GenaBertConfig",
     "GenaBertForMaskedLM",
     "GenaBertForSequenceClassification",
@@ -80,6 +91,12 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
         GenaBertForMaskedLM,
         GenaBertForSequenceClassification,
     ),
+    DnaBert2Config.model_type: (
+        DnaBert2Config,
+        DnaBert2Model,
+        DnaBert2ForMaskedLM,
+        DnaBert2ForSequenceClassification,
+    ),
 }
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
@@ -101,6 +118,16 @@ def _auto_map_text(config_dict: dict[str, Any]) -> str:
     return " ".join(str(v) for v in values)
 
 
+def _is_dnabert2(config_dict: dict[str, Any], remote: str) -> bool:
+    """DNABERT-2 / DNABERT-S / MosaicBERT: remote code in ``bert_layers.py`` and an ALiBi table size.
+
+    The published DNABERT-2 config.json has no model_type (older revisions and DNABERT-S say "bert", fine-tuned
+    copies ""), so the family is told by its auto_map (``bert_layers.Bert*``, with or without a
+    ``repo--`` prefix) or by ``alibi_starting_size``, a field only MosaicBERT's configuration class writes.
+    """
+    return "bert_layers." in remote or "alibi_starting_size" in config_dict
+
+
 def _family(config_dict: dict[str, Any]) -> str | None:
     """The native model_type that should load ``config_dict``, or None for plain transformers.
 
@@ -111,6 +138,8 @@ def _family(config_dict: dict[str, Any]) -> str | None:
     if model_type in _FAMILIES:
         return model_type
     remote = _auto_map_text(config_dict)
+    if _is_dnabert2(config_dict, remote):
+        return DnaBert2Config.model_type
     if model_type == "esm":
         # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.
         # Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load natively.
@@ -152,7 +181,9 @@ def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrain
     return _FAMILIES[family][1 + HEADS.index(head)]
 
 
-def native_config(config_dict: dict[str, Any]) -> GenaBertConfig | NucleotideTransformerV2Config:
+def native_config(
+    config_dict: dict[str, Any],
+) -> DnaBert2Config | GenaBertConfig | NucleotideTransformerV2Config:
     """Build the native config object from a published ``config.json`` dict (remote-code fields dropped)."""
     family = _family(config_dict)
     if family is None:
@@ -173,7 +204,7 @@ def load_native(
     new_head: bool = False,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
-    """Load a published NT v2 / GENA-LM BERT checkpoint (dense or block-sparse; local folder or hub id) natively.
+    """Load a published NT v2 / GENA-LM BERT (dense or block-sparse) / DNABERT-2 checkpoint (folder or hub id) natively.
 
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
@@ -194,7 +225,7 @@ def load_native(
     if model_cls is None:
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2 and GENA-LM BERT"
+            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT and DNABERT-2"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)

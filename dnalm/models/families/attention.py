@@ -3,7 +3,8 @@
 Two implementations with one signature: ``"sdpa"`` runs
 :func:`torch.nn.functional.scaled_dot_product_attention` (fused kernels on GPU, memory-efficient
 on CPU); ``"eager"`` spells out ``softmax(q k^T / sqrt(d) + mask) v`` and is the reference the
-tests and the benchmark compare against. Masks are boolean, ``True`` meaning "may attend".
+tests and the benchmark compare against. Masks are boolean, ``True`` meaning "may attend", or
+floating-point biases added to the scores (ALiBi, in the query's dtype).
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ def attend(
 ) -> torch.Tensor:
     """Scaled dot-product attention over ``(batch, heads, seq, head_dim)`` tensors.
 
-    ``mask`` is boolean and broadcastable to ``(batch, heads, q_len, k_len)``; ``True`` keeps a key.
+    ``mask`` is broadcastable to ``(batch, heads, q_len, k_len)``: boolean (``True`` keeps a key) or a float
+    bias added to the scaled scores.
     Returns the context in ``(batch, heads, q_len, head_dim)``.
     """
     if implementation == "sdpa":
         return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout_p)
     if implementation == "eager":
         scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(query.size(-1))
-        if mask is not None:
+        if mask is not None and mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        elif mask is not None:
+            scores = scores + mask
         probs = torch.softmax(scores.float(), dim=-1).to(value.dtype)
         probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
         return torch.matmul(probs, value)

@@ -36,6 +36,18 @@ _GENA_BERT_COMMON: dict[str, Any] = {
 }
 
 
+# DNABERT-2's config.json has no model_type (DNABERT-S's says "bert"): only the shape fields are compared.
+_DNABERT2: dict[str, Any] = {
+    "vocab_size": 4096,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+}
+
+
 def _nt_v2(hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:
     return {
         **_NT_V2_COMMON,
@@ -93,6 +105,8 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "AIRI-Institute/gena-lm-bert-large-t2t": _gena(1024, 24, 16, 4096, last_ln=True, eps=1e-5),
     "AIRI-Institute/gena-lm-bigbird-base-sparse": _GENA_SPARSE,
     "AIRI-Institute/gena-lm-bigbird-base-sparse-t2t": _GENA_SPARSE,
+    "zhihan1996/DNABERT-2-117M": _DNABERT2,
+    "zhihan1996/DNABERT-S": _DNABERT2,
 }
 
 
