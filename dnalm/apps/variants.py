@@ -21,7 +21,7 @@ import hydra
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
 from dnalm.apps.inputs import policy_from
@@ -39,7 +39,7 @@ INFO_FIELDS = {
     "DNALM_COS": "Cosine distance between reference and alternative window embeddings",
     "DNALM_DLOGIT": "Change (alt - ref) in the classifier logit of the target class",
     "DNALM_DPROB": "Change (alt - ref) in the classifier probability of the target class",
-    "DNALM_LLR": "Masked-LM log-likelihood ratio log P(alt) - log P(ref) at the variant (SNVs)",
+    "DNALM_LLR": "Log-likelihood ratio log P(alt) - log P(ref): masked LM at the variant (SNVs), or causal LM over the window",
 }
 
 
@@ -91,6 +91,39 @@ class MaskedLLR:
         return float(logp[self.vocab[alt_tok]] - logp[self.vocab[ref_tok]])
 
 
+class CausalLLR:
+    """Log-likelihood ratio of a variant under a causal language model: log P(alt window) - log P(ref window).
+
+    Every variant kind is scored (SNVs, MNVs, indels): both windows are whole sequences the model can score.
+    """
+
+    def __init__(self, reference: str, device: torch.device) -> None:
+        from dnalm.apps.generate import load_causal_lm
+
+        self.model, self.tokenizer = load_causal_lm(OmegaConf.create({"name_or_path": reference}))
+        self.model.to(device)
+
+    def __call__(self, refs: list[str], alts: list[str]) -> np.ndarray:
+        """One LLR per (ref window, alt window) pair."""
+        from dnalm.apps.likelihood import log_likelihoods
+
+        ref_ll, _ = log_likelihoods(self.model, self.tokenizer, refs)
+        alt_ll, _ = log_likelihoods(self.model, self.tokenizer, alts)
+        return alt_ll - ref_ll
+
+
+def is_causal_lm(reference: str) -> bool:
+    """Whether a checkpoint folder is a causal (decoder-only) language model."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = AutoConfig.from_pretrained(reference).model_type
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
 def score_variants(cfg: DictConfig) -> pd.DataFrame:
     """The per-variant table (see module docstring); also writes the TSV and the annotated VCF."""
     for key in ("vcf", "reference"):
@@ -135,9 +168,13 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
         if cfg.get("llr"):
             if cfg.get("ckpt_path") or not cfg.model.get("name_or_path"):
                 raise ConfigError("llr=true scores with a pretrained masked LM: give model.name_or_path=<folder>.")
-            scorer = MaskedLLR(str(cfg.model.name_or_path), runner.device)
-            table["llr"] = [scorer(r, v.pos - s, v.alt) if len(v.ref) == len(v.alt) == 1 else math.nan
-                            for v, r, s in zip(variants, ref_seqs, starts)]
+            reference = str(cfg.model.name_or_path)
+            if is_causal_lm(reference):
+                table["llr"] = CausalLLR(reference, runner.device)(ref_seqs, alt_seqs)
+            else:
+                scorer = MaskedLLR(reference, runner.device)
+                table["llr"] = [scorer(r, v.pos - s, v.alt) if len(v.ref) == len(v.alt) == 1 else math.nan
+                                for v, r, s in zip(variants, ref_seqs, starts)]
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / f"{cfg.prefix}.tsv", sep="\t", index=False, float_format="%.6g")
