@@ -48,16 +48,11 @@ def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
     """Backbone, strategy, data and module from a composed config."""
     backbone = load_backbone(cfg.model, native_head=bool(cfg.head.get("native", False)))
     strategy = instantiate(cfg.strategy)
+    strategy.validate_data(cfg.data)
     datamodule = DNADataModule(cfg.data, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed),
                                cache_dir=cfg.paths.get("cache_dir"))
     datamodule.setup("fit")
     assert datamodule.task is not None
-    if getattr(strategy, "cache", False) and cfg.data.get("rc_augment", 0.0):
-        raise ConfigError("strategy=probing caches embeddings, so data.rc_augment must be 0 with it "
-                          "(or set strategy.cache=false).")
-    if getattr(strategy, "cache", False) and cfg.data.get("train_long") == "random_crop":
-        raise ConfigError("strategy=probing caches embeddings, so a random crop would be frozen at its first draw: "
-                          "use data.train_long=center_crop or windows, or strategy.cache=false.")
     module = DNALMModule(backbone, datamodule.task, strategy, cfg.head, cfg.optim,
                          gradient_checkpointing=bool(cfg.model.get("gradient_checkpointing", False)))
     module.run_config = {key: OmegaConf.to_container(cfg[key], resolve=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from dnalm import compat
 from dnalm.errors import DataError
 from dnalm.tokenizers import as_dna_tokenizer
 
@@ -55,8 +56,8 @@ def _encode_flat(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -
     lengths: list[int] = []
     # In chunks: a Rust tokenizer's per-sequence encodings of a whole split at once raise the peak (and, as
     # the allocator keeps the freed pages, the resident) memory by hundreds of MB; chunks cost no speed.
-    resize = getattr(getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None), "_resize_cache", None)
-    if callable(resize):  # a Rust BPE/Unigram word cache: every DNA sequence is one unique "word", so it never
+    resize = compat.word_cache_resizer(tokenizer)
+    if resize is not None:  # a Rust BPE/Unigram word cache: every DNA sequence is one unique "word", so it never
         resize(0)         # hits, yet keeps up to 10,000 whole sequences (~60 MB for 101 nt) alive
     try:
         for start, stop in _chunks(sequences):
@@ -68,7 +69,7 @@ def _encode_flat(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -
             # sequence strings that would pin their freed heap pages
             chunks.append(flat.astype(_id_dtype(int(flat.min()), int(flat.max())) if flat.size else np.uint16))
     finally:
-        if callable(resize):
+        if resize is not None:
             resize(_TOKENIZERS_CACHE_CAPACITY)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

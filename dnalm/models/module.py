@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
+from dnalm import compat
 from dnalm import metrics as M
 from dnalm.data.labels import TaskSpec
 from dnalm.models.backbone import Backbone
@@ -159,9 +160,7 @@ class DNALMModule(L.LightningModule):
     def on_train_start(self) -> None:
         # configure_optimizers reads estimated_stepping_batches, which builds the train loader before the
         # checkpoint is restored, so Lightning never hands the saved loader position over: do it here.
-        fit_loop = self.trainer.fit_loop
-        if fit_loop._combined_loader_states_to_load:
-            fit_loop._load_combined_loader_states()
+        compat.restore_loader_states(self.trainer.fit_loop)
 
     def on_train_epoch_start(self) -> None:
         if self.strategy.frozen:
@@ -181,13 +180,10 @@ class DNALMModule(L.LightningModule):
         between two writes is overwritten unread: loggers get the same rows either way, and the progress bar
         and ``callback_metrics`` show the loss of the latest written step.
         """
-        trainer = self._trainer
+        trainer = compat.attached_trainer(self)
         if trainer is None:
             return True  # outside a Trainer: let self.log say so
-        connector = getattr(trainer, "_logger_connector", None)
-        if connector is None or not hasattr(connector, "should_update_logs"):
-            return True  # a Lightning without this (private) switch: log every step as before
-        return bool(connector.should_update_logs or trainer.fast_dev_run)
+        return compat.logs_this_step(trainer) or bool(trainer.fast_dev_run)
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits = self.logits(batch, stage)
@@ -247,18 +243,13 @@ class DNALMModule(L.LightningModule):
         setting = self.optim_cfg.get("fused")
         if setting is not None:
             return bool(setting)
-        trainer = self._trainer
+        trainer = compat.attached_trainer(self)
         if trainer is not None:
             if getattr(trainer.precision_plugin, "scaler", None) is not None:
                 return False
             if "deepspeed" in type(trainer.strategy).__name__.lower():
                 return False
-        try:
-            from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-
-            devices = set(_get_fused_kernels_supported_devices())
-        except ImportError:  # a torch without this helper: the devices every recent torch supports
-            devices = {"cpu", "cuda"}
+        devices = compat.fused_kernel_devices()
         return bool(params) and all(p.device.type in devices and p.is_floating_point() for p in params)
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
 
 from dnalm.models.backbone import Backbone
@@ -10,18 +13,28 @@ from dnalm.models.backbone import Backbone
 class Strategy:
     """Prepares a backbone for training; subclasses set which parameters get gradients.
 
-    Attributes read by the LightningModule:
-    ``name`` (for run names and metrics), ``layer`` (hidden-state layer to pool, -1 = last),
-    ``frozen`` (backbone has no trainable parameters, so its outputs can be cached).
+    The protocol the rest of dnalm relies on (a new strategy is a subclass + a YAML in ``conf/strategy/``):
+
+    - ``name``: used in run names and metrics.
+    - ``layer``: hidden-state layer to pool (-1 = last).
+    - ``frozen``: the backbone has no trainable parameters (it then stays in eval mode).
+    - ``cache``: a frozen backbone's pooled embeddings may be computed once and reused every epoch.
+    - ``prepare(backbone)``: returns the module to train in place of ``backbone.model``.
+    - ``validate_data(data_cfg)``: raises ``ConfigError`` for data options this strategy cannot honour;
+      ``dnalm.train.build`` calls it before the module is made.
     """
 
     name: str = "base"
     layer: int = -1
     frozen: bool = False
+    cache: bool = False
 
     def prepare(self, backbone: Backbone) -> nn.Module:
         """Return the module to train in place of ``backbone.model`` (possibly wrapped)."""
         raise NotImplementedError
+
+    def validate_data(self, data_cfg: Mapping[str, Any]) -> None:
+        """Raise ``ConfigError`` when ``data_cfg`` asks for something this strategy cannot do (default: accept all)."""
 
 
 def freeze(module: nn.Module) -> None:

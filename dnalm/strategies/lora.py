@@ -35,14 +35,19 @@ class LoRA(Strategy):
         if not targets:
             raise ConfigError(f"no default LoRA target modules are known for model_type={backbone.model_type!r}; "
                               "set strategy.target_modules=[...] (names of linear layers in the backbone).")
-        module_names = {name.rsplit(".", 1)[-1] for name, _ in backbone.model.named_modules()}
-        missing = [t for t in targets if t not in module_names]
-        if missing:
-            raise ConfigError(f"strategy.target_modules {missing} match no module of {backbone.name}; "
-                              f"linear layers it has include: {sorted(_linear_names(backbone.model))[:12]}")
+        check_targets(backbone, targets)
         config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
                             modules_to_save=list(self.modules_to_save) or None, bias=self.bias)
         return get_peft_model(backbone.model, config)
+
+
+def check_targets(backbone: Backbone, targets: list[str]) -> None:
+    """Raise ``ConfigError`` naming the targets that match no module (and some linear layers that exist)."""
+    names = {name for name, _ in backbone.model.named_modules()}
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise ConfigError(f"strategy.target_modules {missing} match no module of {backbone.name}; "
+                          f"linear layers it has include: {sorted(_linear_names(backbone.model))[:12]}")
 
 
 def _linear_names(model: nn.Module) -> set[str]:

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dnalm import compat
+
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 
 
@@ -61,6 +63,6 @@ def attend(
 
 def resolve_implementation(config: object) -> str:
     """The kernel a model should use: ``config._attn_implementation`` when it names one we have."""
-    requested = getattr(config, "_attn_implementation", None) or "sdpa"
+    requested = compat.attn_implementation(config) or "sdpa"
     # transformers may report flash/flex variants; everything but "eager" maps onto SDPA here.
     return "eager" if requested == "eager" else "sdpa"
