@@ -59,6 +59,18 @@ def select_records(cfg: DictConfig) -> pd.DataFrame:
     return records.head(int(limit)) if limit else records
 
 
+def require_packages(methods: list[str], plots: bool, motifs: bool) -> None:
+    """Fail early, with the install command, when an optional package of this run is missing."""
+    import importlib.util
+
+    needed = ["captum"] if any(m in GRADIENT_METHODS for m in methods) else []
+    needed += ["logomaker", "matplotlib"] if plots or motifs else []
+    needed += ["modiscolite", "memelite", "pyjaspar"] if motifs else []
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"this run needs {missing}: pip install 'dnalm[explain]' (or make install).")
+
+
 def check_methods(methods: list[str]) -> list[str]:
     """The requested methods, validated."""
     unknown = [m for m in methods if m not in ALL_METHODS]
@@ -120,6 +132,7 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("give input=<FASTA or table file> (and ckpt_path=<classifier> or head=native "
                           "model.name_or_path=<published classifier>).")
     methods = check_methods([str(m) for m in cfg.methods])
+    require_packages(methods, int(cfg.plots.sequences) > 0, bool(cfg.motifs.run))
     records = select_records(cfg)
     runner, task = Runner.from_cfg(cfg)
     if task is None:
