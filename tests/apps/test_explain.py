@@ -248,3 +248,45 @@ def test_bad_requests_are_config_errors(planted: Path, tmp_path: Path) -> None:
     cfg = app_cfg("explain", tmp_path, "model=tiny", f"input={fasta}")
     with pytest.raises(ConfigError, match="classifier"):
         explain(cfg)
+
+
+# ---- motifs (numba compiles tomtom and TF-MoDISco kernels on first use: slow) ---------------------------------
+
+
+@pytest.mark.slow
+def test_a_database_motif_is_matched_to_itself_from_jaspar_and_from_a_meme_file(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from dnalm.apps.explain.motifs import load_database, match, write_meme
+
+    jaspar = load_database(OmegaConf.create({"database": "jaspar", "jaspar_release": "JASPAR2024",
+                                             "jaspar_collection": "CORE", "jaspar_tax_group": "vertebrates"}))
+    assert len(jaspar) > 500
+    name = next(n for n in jaspar if n.endswith(" GATA1"))
+    rng = np.random.default_rng(0)
+    query = jaspar[name].T + rng.uniform(0, 0.05, size=jaspar[name].T.shape)  # [W, 4], slightly blurred
+    query = query / query.sum(1, keepdims=True)
+    (hits,) = match([query], jaspar, 3)
+    assert hits[0]["target"] == name and hits[0]["q"] < 1e-3
+    (hits_rc,) = match([query[::-1, ::-1]], jaspar, 1)  # the reverse complement matches on the - strand
+    assert hits_rc[0]["target"] == name and hits_rc[0]["strand"] == "-"
+    write_meme(tmp_path / "db.meme", {n: jaspar[n].T for n in list(jaspar)[:300] + [name]})
+    from_file = load_database(OmegaConf.create({"database": str(tmp_path / "db.meme")}))
+    np.testing.assert_allclose(from_file[name], jaspar[name], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_modisco_finds_the_planted_motif_and_jaspar_names_it(planted: Path, tmp_path: Path) -> None:
+    from dnalm.apps.explain.app import explain
+    from tests.apps.conftest import app_cfg
+
+    data = planted_table(tmp_path / "more", 400, seed=11)  # new carriers of the motif, 200 in train.csv
+    cfg = app_cfg("explain", tmp_path, f"ckpt_path={planted}", f"input={data / 'train.csv'}", "only_label=1",
+                  "max_sequences=200", "methods=[ism]", "plots.sequences=0", "motifs.run=true", "device=cpu",
+                  "motifs.min_metacluster_size=30", "motifs.final_min_cluster_size=10")
+    summary = explain(cfg)
+    table = pd.read_csv(tmp_path / "run" / "motifs" / "motifs.tsv", sep="\t")
+    top = table[table.sign == "pos"].sort_values("seqlets", ascending=False).iloc[0]
+    assert "GATA" in top.consensus or "TATC" in top.consensus, table
+    assert "GATA" in top.match1.upper() or "GATA" in str(top.match2).upper(), table
+    assert summary["motifs"]["patterns"] >= 1 and (tmp_path / "run" / "motifs" / "modisco.h5").is_file()
