@@ -16,11 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-<<<<<<< HEAD
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report,explain]"
-=======
 	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report,docs,explain]"
->>>>>>> main
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with torch, dnalm and its dependencies
