@@ -150,7 +150,10 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     ism_delta: list[np.ndarray] = []
     if "ism" in methods:
         started = time.perf_counter()
-        ism_delta = [r.delta for r in ism(scorer, sequences, windows, int(cfg.ism.mutants_per_call))]
+        for done, result in enumerate(ism(scorer, sequences, windows, int(cfg.ism.mutants_per_call)), start=1):
+            ism_delta.append(result.delta)
+            if done % 25 == 0 or done == len(sequences):
+                log.info("ISM: %d/%d sequences, %.0f s", done, len(sequences), time.perf_counter() - started)
         timing["ism_seconds"] = time.perf_counter() - started
         mutants = sum(4 * (b - a) - int((reference_index(s[a:b]) >= 0).sum()) for s, (a, b) in zip(sequences, windows))
         timing["ism_mutants"] = mutants
