@@ -70,7 +70,9 @@ def main() -> None:
                         tokenizer=AutoTokenizer.from_pretrained(args.model), device=-1, top_k=None)
 
     def prob(seq: str) -> float:
-        return next(s["score"] for s in classify(seq) if s["label"].endswith("1"))
+        scores = classify(seq)
+        scores = scores[0] if scores and isinstance(scores[0], list) else scores  # one input: one list or nested
+        return next(s["score"] for s in scores if s["label"].endswith("1"))
 
     prob(sequences[0])
     count, worst = 0, 0.0

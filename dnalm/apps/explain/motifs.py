@@ -3,7 +3,9 @@
 
 Writes into the motif folder: ``modisco.h5`` (modisco-lite's own format, readable by ``modisco report``),
 ``motifs.meme`` (trimmed position probability matrices of the patterns), ``motifs.tsv`` (one row per pattern:
-sign, seqlets, trimmed span, best matches with tomtom p- and q-values) and ``<pattern>.png`` logos.
+sign, seqlets, trimmed span, consensus, mean information content per position in bits (a pattern near 0 bits
+is a cluster of unlike seqlets, and its database matches mean little), best matches with tomtom p- and
+q-values) and ``<pattern>.png`` logos.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def run(cfg: DictConfig, sequences: Sequence[str], hypothetical: Sequence[np.nda
         name = f"{sign}_pattern_{index}"
         consensus = "".join(BASES[i] for i in ppm.argmax(1))
         row: dict[str, Any] = {"pattern": name, "sign": sign, "seqlets": len(pattern.seqlets), "length": len(ppm),
-                               "consensus": consensus}
+                               "consensus": consensus, "mean_bits": float(plots.information_content(ppm).sum(1).mean())}
         for rank, hit in enumerate(hits, start=1):
             row.update({f"match{rank}": hit["target"], f"match{rank}_p": hit["p"], f"match{rank}_q": hit["q"],
                         f"match{rank}_strand": hit["strand"]})
