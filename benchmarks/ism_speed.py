@@ -49,12 +49,13 @@ def main() -> None:
     from dnalm.apps.explain.ism import ism, mutants
     from dnalm.apps.explain.scoring import Scorer
     from dnalm.apps.runner import Runner
+    from dnalm.configs import CONFIG_DIR
 
     with gzip.open(args.data, "rt") as fh:
         frame = pd.read_csv(fh)
     sequences = frame[frame.label == 1].sequence.head(args.sequences).tolist()
 
-    with initialize_config_dir(config_dir=str(ROOT / "dnalm" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="explain", overrides=["head=native", f"model.name_or_path={args.model}",
                                                         f"batch_size={args.batch_size}", "device=cpu",
                                                         "output_dir=.", "paths.output_dir=."])

@@ -1,20 +1,10 @@
-"""``python -m dnalm.explain ckpt_path=<classifier> input=<fasta|table>``: ISM, attributions, motifs (see
-:mod:`dnalm.apps.explain.app`)."""
+"""``python -m dnalm.explain``: the application lives in :mod:`dnalm.apps.explain`."""
 
-from __future__ import annotations
+import sys
 
-import hydra
-from omegaconf import DictConfig
-
-from dnalm.apps.explain.app import explain
-from dnalm.utils.cli import run_task
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="explain")
-def main(cfg: DictConfig) -> None:
-    """Command-line entry point."""
-    run_task(explain, cfg)
-
+from dnalm.apps.explain import main
+from dnalm.configs import exit_on_renamed_config
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

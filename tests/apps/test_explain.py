@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from tests.conftest import CONF_DIR
+from tests.helpers.configs import CONF_DIR
 
 MOTIF = "AGATAA"  # a GATA site
 LENGTH = 48
@@ -79,7 +79,7 @@ def load(ckpt: Path, tmp_path: Path, *overrides: str):  # noqa: ANN201 - (Runner
     """Runner and scorer of a checkpoint through the explain config."""
     from dnalm.apps.explain.scoring import Scorer
     from dnalm.apps.runner import Runner, class_index
-    from tests.apps.conftest import app_cfg
+    from tests.helpers.apps import app_cfg
 
     cfg = app_cfg("explain", tmp_path, f"ckpt_path={ckpt}", "device=cpu", *overrides)
     runner, task = Runner.from_cfg(cfg)
@@ -155,7 +155,7 @@ def test_ism_is_zero_at_the_reference_and_equals_one_forward_per_mutant(planted:
 
 def test_ism_finds_the_planted_motif_end_to_end(planted: Path, tmp_path: Path) -> None:
     from dnalm.apps.explain.app import explain
-    from tests.apps.conftest import app_cfg
+    from tests.helpers.apps import app_cfg
 
     frame = positives(planted.parents[2] / "data", 12)
     frame["id"] = [f"chr7:{1000 + 100 * i}-{1000 + 100 * i + LENGTH}" for i in range(len(frame))]
@@ -234,7 +234,7 @@ def test_bad_requests_are_config_errors(planted: Path, tmp_path: Path) -> None:
     from dnalm.apps.explain.app import explain
     from dnalm.apps.inputs import write_fasta
     from dnalm.errors import ConfigError
-    from tests.apps.conftest import app_cfg
+    from tests.helpers.apps import app_cfg
 
     fasta = tmp_path / "x.fa"
     write_fasta(fasta, [("a", "ACGT" * 12)])
@@ -278,7 +278,7 @@ def test_a_database_motif_is_matched_to_itself_from_jaspar_and_from_a_meme_file(
 @pytest.mark.slow
 def test_modisco_finds_the_planted_motif_and_jaspar_names_it(planted: Path, tmp_path: Path) -> None:
     from dnalm.apps.explain.app import explain
-    from tests.apps.conftest import app_cfg
+    from tests.helpers.apps import app_cfg
 
     data = planted_table(tmp_path / "more", 400, seed=11)  # new carriers of the motif, 200 in train.csv
     cfg = app_cfg("explain", tmp_path, f"ckpt_path={planted}", f"input={data / 'train.csv'}", "only_label=1",

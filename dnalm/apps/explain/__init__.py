@@ -5,3 +5,7 @@ Saturation in-silico mutagenesis (:mod:`.ism`), gradient attributions on the tok
 on the inference path of the other applications (:class:`dnalm.apps.runner.Runner`); :mod:`.app` ties them
 together.
 """
+
+from dnalm.apps.explain.app import main
+
+__all__ = ["main"]

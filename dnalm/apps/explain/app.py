@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
@@ -33,8 +34,10 @@ from dnalm.apps.explain.ism import ism, parse_positions, reference_contributions
 from dnalm.apps.explain.scoring import Scorer
 from dnalm.apps.inputs import policy_from, read_sequences
 from dnalm.apps.runner import Runner, class_index
+from dnalm.configs import CONFIG_DIR
 from dnalm.errors import ConfigError, DataError
 from dnalm.tokenizers import reverse_complement
+from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.explain")
 
@@ -233,3 +236,9 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     (out_dir / "explain.json").write_text(json.dumps(summary, indent=2, default=str))
     print(json.dumps(summary, default=str))
     return summary
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="explain")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point."""
+    run_task(explain, cfg)
