@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sweep,report,docs,explain]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv with torch, dnalm and its dependencies

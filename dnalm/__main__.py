@@ -19,6 +19,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "variants": ("dnalm.apps.variants", "score VCF variants by the change they make to a model's output"),
     "generate": ("dnalm.apps.generate", "sample sequences from a causal DNA language model"),
     "design": ("dnalm.apps.design", "evolve sequences towards a classifier's target"),
+    "explain": ("dnalm.apps.explain.app", "in-silico mutagenesis, attributions and motifs of a classifier"),
     "build": ("dnalm.apps.build", "build a train/valid/test table from FASTA files"),
     "report": ("dnalm.apps.report", "tables and plots over finished runs and studies"),
     "zoo": ("dnalm.zoo", "the model configs dnalm ships, as a table"),

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# beyond what starting the same command costs: a 3 s hub probe instead of ~30 s of hub retries per file
+# against what starting the same command costs: a 3 s hub probe instead of ~30 s of hub retries per file
 NO_NETWORK_EXTRA_S = 20
 
 
@@ -32,7 +32,8 @@ def test_missing_model_without_network_fails_fast_and_clearly(tmp_path: Path) ->
     # the same interpreter start, imports and config composition, without loading anything: a machine under
     # load slows both alike, so the difference is the time spent on the unreachable hub
     _, baseline = _run(tmp_path, "model=nt_v2_250m", "data=gut_phage", "--cfg", "job", offline_flag=False)
-    assert seconds - baseline < NO_NETWORK_EXTRA_S, f"took {seconds:.1f} s against {baseline:.1f} s to start"
+    # (a loaded machine stretches both, so the allowance grows with the start-up time)
+    assert seconds < 1.5 * baseline + NO_NETWORK_EXTRA_S, f"took {seconds:.1f} s against {baseline:.1f} s to start"
     assert "model.name_or_path" in done.stderr
     assert "InstaDeepAI/nucleotide-transformer-v2-250m-multi-species" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
@@ -90,7 +91,7 @@ def test_dnalm_runs_the_named_task_with_its_arguments(capsys, monkeypatch) -> No
 
 
 def test_root_application_modules_are_shims() -> None:
-    for app in ("build", "design", "embed", "generate", "report", "scan", "variants"):
+    for app in ("build", "design", "embed", "explain", "generate", "report", "scan", "variants"):
         text = (ROOT / "dnalm" / f"{app}.py").read_text()
         assert f"from dnalm.apps.{app} import main" in text and len(text.splitlines()) <= 12, app
 

@@ -27,10 +27,11 @@ def policy_from(cfg: DictConfig | None) -> SequencePolicy:
 
 
 def read_sequences(path: str | Path, sequence_column: str = "sequence", id_column: str | None = "id",
-                   policy: SequencePolicy | None = None) -> pd.DataFrame:
+                   policy: SequencePolicy | None = None, label_column: str | None = None) -> pd.DataFrame:
     """``id`` and normalised ``sequence`` columns of a FASTA (.fa/.fasta/.fna) or table (.csv/.tsv/.parquet).
 
     Tables without an id column are numbered by row. Records dropped by the policy are logged (counted).
+    With ``label_column`` present in a table, its values come along as a ``label`` column.
     """
     path = Path(path)
     if not path.is_file():
@@ -48,7 +49,10 @@ def read_sequences(path: str | Path, sequence_column: str = "sequence", id_colum
         log.warning("%s: %s", path, report.summary())
     if not kept:
         raise DataError(f"{path} has no usable sequence ({report.summary()}).")
-    return pd.DataFrame({"id": ids.iloc[kept].to_numpy(), "sequence": seqs})
+    out = pd.DataFrame({"id": ids.iloc[kept].to_numpy(), "sequence": seqs})
+    if label_column and label_column in frame.columns:
+        out["label"] = frame[label_column].iloc[kept].to_numpy()
+    return out
 
 
 def gc_content(seq: str) -> float:

@@ -1,0 +1,10 @@
+"""``python -m dnalm.explain``: the application lives in :mod:`dnalm.apps.explain`."""
+
+import sys
+
+from dnalm.apps.explain import main
+from dnalm.configs import exit_on_renamed_config
+
+if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
+    main()
