@@ -16,6 +16,7 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     PreTrainedModel,
@@ -27,6 +28,12 @@ from dnalm.models.families.gena_bert import (
     GenaBertForMaskedLM,
     GenaBertForSequenceClassification,
     GenaBertModel,
+)
+from dnalm.models.families.hyenadna import (
+    HyenaDNAConfig,
+    HyenaDNAForCausalLM,
+    HyenaDNAForSequenceClassification,
+    HyenaDNAModel,
 )
 from dnalm.models.families.nt_v2 import (
     NucleotideTransformerV2Config,
@@ -42,6 +49,10 @@ __all__ = [
     "GenaBertForMaskedLM",
     "GenaBertForSequenceClassification",
     "GenaBertModel",
+    "HyenaDNAConfig",
+    "HyenaDNAForCausalLM",
+    "HyenaDNAForSequenceClassification",
+    "HyenaDNAModel",
     "NucleotideTransformerV2Config",
     "NucleotideTransformerV2ForMaskedLM",
     "NucleotideTransformerV2ForSequenceClassification",
@@ -56,7 +67,7 @@ __all__ = [
 Head = Literal["base", "mlm", "classifier"]
 HEADS = ("base", "mlm", "classifier")
 
-# model_type -> (config, encoder, masked LM, sequence classifier)
+# model_type -> (config, encoder, language-model head (masked, or causal for HyenaDNA), sequence classifier)
 _FAMILIES: dict[str, tuple[type, type, type, type]] = {
     NucleotideTransformerV2Config.model_type: (
         NucleotideTransformerV2Config,
@@ -70,7 +81,17 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
         GenaBertForMaskedLM,
         GenaBertForSequenceClassification,
     ),
+    HyenaDNAConfig.model_type: (
+        HyenaDNAConfig,
+        HyenaDNAModel,
+        HyenaDNAForCausalLM,
+        HyenaDNAForSequenceClassification,
+    ),
 }
+# Families whose language-model head predicts the next token (registered with AutoModelForCausalLM).
+_CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
+# Parameter prefixes of the sequence-classification heads (ESM/BERT: classifier, HyenaDNA: score).
+_CLASSIFIER_PREFIXES = ("classifier.", "score.")
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
 _REMOTE_FIELDS = ("model_type", "auto_map", "architectures")
@@ -81,7 +102,8 @@ def register_auto_classes() -> None:
     for config_cls, base_cls, mlm_cls, classifier_cls in _FAMILIES.values():
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
         AutoModel.register(config_cls, base_cls, exist_ok=True)
-        AutoModelForMaskedLM.register(config_cls, mlm_cls, exist_ok=True)
+        lm_auto = AutoModelForCausalLM if config_cls.model_type in _CAUSAL_FAMILIES else AutoModelForMaskedLM
+        lm_auto.register(config_cls, mlm_cls, exist_ok=True)
         AutoModelForSequenceClassification.register(config_cls, classifier_cls, exist_ok=True)
 
 
@@ -178,7 +200,7 @@ def load_native(
     if model_cls is None:
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2 and GENA-LM BERT"
+            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT and HyenaDNA"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)
@@ -199,7 +221,7 @@ def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dic
     """Fail instead of leaving randomly initialised weights or ignoring unknown tensors."""
     missing = sorted(info.get("missing_keys") or [])
     if head == "classifier":
-        head_missing = [k for k in missing if k.startswith("classifier.")]
+        head_missing = [k for k in missing if k.startswith(_CLASSIFIER_PREFIXES)]
         if new_head:
             missing = [k for k in missing if k not in head_missing]
         elif head_missing:
@@ -208,7 +230,7 @@ def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dic
                 "pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or head=mlp)"
             )
     # A base encoder legitimately skips the published MLM / pre-training / classification heads.
-    head_prefixes = ("lm_head.", "cls.", "classifier.") if head == "base" else ()
+    head_prefixes = ("lm_head.", "cls.", *_CLASSIFIER_PREFIXES) if head == "base" else ()
     unexpected = sorted(k for k in info.get("unexpected_keys") or [] if not k.startswith(head_prefixes))
     if missing or unexpected:
         raise ValueError(
