@@ -171,6 +171,10 @@ def _is_causal_type(config: PretrainedConfig) -> bool:
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     )
 
+    from dnalm.models.families import CAUSAL_FAMILIES
+
+    if config.model_type in CAUSAL_FAMILIES:  # native families transformers does not list (HyenaDNA)
+        return True
     return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
@@ -198,8 +202,10 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
     tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
-                                                  trust_remote_code=trust)
+        tokenizer = None if trust else _native_tokenizer(tok_source, revision, tok_local)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
+                                                      trust_remote_code=trust)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the tokenizer from '{tok_ref}': {err}\n"
                              "  Set model.tokenizer=<folder or hub id> to a tokenizer that matches the model.") from err
@@ -209,6 +215,28 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> PreTrainedTokenizerBase | None:
+    """dnalm's tokenizer for a native family whose tokenizer files name remote code (HyenaDNA), else None."""
+    from dnalm.models.families import native_tokenizer
+
+    try:
+        raw = _read_raw_config(source, revision, local_only)
+        if hub.is_local(source):
+            path = Path(source) / "tokenizer_config.json"
+        else:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(source, "tokenizer_config.json", revision=revision, local_files_only=local_only))
+    except (ModelLoadError, OSError):
+        return None  # no model config or tokenizer config here: AutoTokenizer reports what is missing
+    if not path.is_file():
+        return None
+    tokenizer = native_tokenizer(raw, json.loads(path.read_text()))
+    if tokenizer is not None:
+        log.info("using dnalm's character tokenizer for %s (its tokenizer files name remote code)", source)
+    return tokenizer
 
 
 def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:
@@ -230,6 +258,13 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
                 kwargs: dict[str, Any]) -> PreTrainedModel:
     head = "classifier" if native_head else "base"
     native = _native_class(raw, head)
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if native is not None and trust and raw.get("auto_map") and raw.get("model_type") not in CONFIG_MAPPING_NAMES:
+        # The checkpoint's own model_type (HyenaDNA): trust_remote_code=true asks for its code, so run it.
+        log.info("model.trust_remote_code=true: running %s's own code instead of dnalm's native %s",
+                 source, native.__name__)
+        native = None
     if native is not None:
         from dnalm.models.families import load_native
 
@@ -240,8 +275,6 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
         except ValueError as err:
             raise ModelLoadError(f"cannot load '{source}' with dnalm's native {native.__name__}: {err}") from err
     model_type = raw.get("model_type")
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-
     if model_type not in CONFIG_MAPPING_NAMES and not trust:
         raise ModelLoadError(
             f"'{source}' has model_type={model_type!r}, which transformers does not implement and dnalm has no "

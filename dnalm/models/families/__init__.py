@@ -20,6 +20,7 @@ from transformers import (
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
 )
 from transformers.utils import cached_file
 
@@ -44,6 +45,7 @@ from dnalm.models.families.nt_v2 import (
 from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
 
 __all__ = [
+    "CAUSAL_FAMILIES",
     "PUBLISHED_CONFIGS",
     "GenaBertConfig",
     "GenaBertForMaskedLM",
@@ -61,6 +63,7 @@ __all__ = [
     "load_native",
     "native_config",
     "native_model_class",
+    "native_tokenizer",
     "register_auto_classes",
 ]
 
@@ -89,7 +92,7 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
     ),
 }
 # Families whose language-model head predicts the next token (registered with AutoModelForCausalLM).
-_CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
+CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
 # Parameter prefixes of the sequence-classification heads (ESM/BERT: classifier, HyenaDNA: score).
 _CLASSIFIER_PREFIXES = ("classifier.", "score.")
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
@@ -102,7 +105,7 @@ def register_auto_classes() -> None:
     for config_cls, base_cls, mlm_cls, classifier_cls in _FAMILIES.values():
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
         AutoModel.register(config_cls, base_cls, exist_ok=True)
-        lm_auto = AutoModelForCausalLM if config_cls.model_type in _CAUSAL_FAMILIES else AutoModelForMaskedLM
+        lm_auto = AutoModelForCausalLM if config_cls.model_type in CAUSAL_FAMILIES else AutoModelForMaskedLM
         lm_auto.register(config_cls, mlm_cls, exist_ok=True)
         AutoModelForSequenceClassification.register(config_cls, classifier_cls, exist_ok=True)
 
@@ -171,6 +174,23 @@ def native_config(config_dict: dict[str, Any]) -> GenaBertConfig | NucleotideTra
     config_cls = _FAMILIES[family][0]
     fields = {k: v for k, v in config_dict.items() if k not in _REMOTE_FIELDS}
     return config_cls(**fields)
+
+
+def native_tokenizer(config_dict: dict[str, Any], tokenizer_config: dict[str, Any]) -> PreTrainedTokenizerBase | None:
+    """dnalm's own tokenizer for a native family whose published tokenizer is remote code, else None.
+
+    HyenaDNA's ``tokenizer_config.json`` names ``tokenization_hyena.py`` (``auto_map``); its vocabulary is
+    fixed (7 specials, then the ``characters``) and dnalm's character tokenizer reproduces it (checked
+    against the authors' tokenizer in tests/fixtures/golden/hyenadna).
+    """
+    if _family(config_dict) != HyenaDNAConfig.model_type or "auto_map" not in tokenizer_config:
+        return None
+    from dnalm.tokenizers.char import HYENA_ROLES, CharTokenizer, hyena_vocab
+
+    characters = tokenizer_config.get("characters") or ["A", "C", "G", "T", "N"]
+    tokenizer = CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",)).to_hf()
+    tokenizer.model_max_length = int(tokenizer_config.get("model_max_length") or tokenizer.model_max_length)
+    return tokenizer
 
 
 def load_native(
