@@ -42,7 +42,11 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithNoAttention, CausalLMOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithNoAttention,
+    CausalLMOutput,
+    SequenceClassifierOutput,
+)
 
 from dnalm.models.families.classification import classification_output
 
