@@ -33,6 +33,7 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "mixtral": ["q_proj", "v_proj"],
     "nucleotide_transformer_v2": ["query", "value"],
     "gena_lm_bert": ["query", "value"],
+    "hyenadna_native": ["in_proj", "out_proj"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -261,7 +262,7 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     if native is not None and trust and raw.get("auto_map") and raw.get("model_type") not in CONFIG_MAPPING_NAMES:
-        # The checkpoint's own model_type (HyenaDNA): trust_remote_code=true asks for its code, so run it.
+        # A model_type of its own (HyenaDNA's hyenadna): trust_remote_code=true asks for the checkpoint's code.
         log.info("model.trust_remote_code=true: running %s's own code instead of dnalm's native %s",
                  source, native.__name__)
         native = None

@@ -121,6 +121,8 @@ def _family(config_dict: dict[str, Any]) -> str | None:
     model_type = config_dict.get("model_type")
     if model_type in _FAMILIES:
         return model_type
+    if model_type == "hyenadna":  # the published -hf configs (remote code in modeling_hyena.py)
+        return HyenaDNAConfig.model_type
     remote = _auto_map_text(config_dict)
     if model_type == "esm" or (model_type is None and "modeling_esm" in remote):
         # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.

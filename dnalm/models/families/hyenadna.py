@@ -8,7 +8,8 @@ decay window. The long convolution runs as an FFT product of length ``2L`` (zero
 not circular, and causal): ``O(L log L)`` time, ``O(L)`` memory per channel.
 
 The published ``config.json`` says ``model_type: "hyenadna"`` with an ``auto_map`` to remote code; this module
-registers the same ``model_type`` natively and keeps the published parameter names::
+registers its own ``model_type`` (``hyenadna_native``: registering ``hyenadna`` itself would make transformers
+prefer it even when a user asks for the remote code) and keeps the published parameter names::
 
     hyena.backbone.embeddings.word_embeddings.weight                  (V padded to 8, d)
     hyena.backbone.layers.{i}.norm1 / norm2.{weight,bias}              (d,)
@@ -55,7 +56,7 @@ from dnalm.models.families.classification import classification_output
 class HyenaDNAConfig(PreTrainedConfig):
     """Configuration of a HyenaDNA model (field names and defaults as in the published ``configuration_hyena.py``)."""
 
-    model_type = "hyenadna"
+    model_type = "hyenadna_native"
     attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layer"}
 
     vocab_size: int = 12

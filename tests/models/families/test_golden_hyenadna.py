@@ -127,7 +127,8 @@ def _published_copy(folder: Path, **fields: int) -> Path:
     HyenaDNAForCausalLM(HyenaDNAConfig(**fields)).save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
     published = json.loads((BASE / "model" / "config.json").read_text())
-    config = {**{k: v for k, v in config.items() if k in published}, **fields, "auto_map": published["auto_map"]}
+    config = {**{k: v for k, v in config.items() if k in published}, **fields, "model_type": "hyenadna",
+              "auto_map": published["auto_map"]}
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(BASE / "model" / name, folder / name)
@@ -177,3 +178,32 @@ def test_channel_chunked_fft_gives_the_same_outputs() -> None:
 def test_input_longer_than_the_filters_is_refused() -> None:
     with pytest.raises(ValueError, match="longer than this HyenaDNA's max_seq_len=64"):
         _random_model()(torch.randint(7, 12, (1, 65)))
+
+
+def test_trust_remote_code_runs_the_checkpoints_own_code(tmp_path: Path) -> None:
+    """`model.trust_remote_code=true` on a config.json with model_type hyenadna and an auto_map runs that code
+    (here a toy stand-in for modeling_hyena.py), not the native class; without it the native class loads."""
+    from tests.models.test_remote_code import _model_cfg, _remote_folder
+
+    folder = _remote_folder(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "hyenadna"}))
+    source = (folder / "configuration_toy.py").read_text().replace('"toy_remote_dna"', '"hyenadna"')
+    (folder / "configuration_toy.py").write_text(source)
+    assert type(load_backbone(_model_cfg(folder, trust=True)).model).__name__ == "ToyDnaModel"
+    with pytest.raises(ModelLoadError, match="native HyenaDNAModel"):  # its weights are not HyenaDNA's
+        load_backbone(_model_cfg(folder, trust=False))
+
+
+def test_a_saved_native_copy_reloads_without_remote_code(tmp_path: Path) -> None:
+    """save_pretrained writes model_type hyenadna_native and no auto_map: the copy loads natively, same outputs."""
+    model = load_backbone(hf_model_cfg(BASE / "model")).model
+    model.save_pretrained(tmp_path / "copy")
+    hyenadna_tokenizer().to_hf().save_pretrained(tmp_path / "copy")
+    saved = json.loads((tmp_path / "copy" / "config.json").read_text())
+    assert saved["model_type"] == "hyenadna_native" and "auto_map" not in saved
+    again = load_backbone(hf_model_cfg(tmp_path / "copy"))
+    ids = _expected(BASE)["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(again.model(ids).last_hidden_state, model(ids).last_hidden_state)
+    assert again.lora_targets == ["in_proj", "out_proj"]
