@@ -77,7 +77,8 @@ _GENA_SPARSE: dict[str, Any] = {
 }
 
 # HyenaDNA -hf configs: single-nucleotide vocabulary, order-2 Hyena with 3-tap short filters, filter MLPs of
-# width 64 over 5 positional features with sin(10 x) activations; max_seq_len is the context plus 2.
+# width 64 over 5 positional features with sin(10 x) activations; max_seq_len is the context plus 2
+# (HazyResearch/hyena-dna configs/evals/hg38.yaml: emb_dim 5, w 10, "l_max: 1026  # add 2 for ckpt").
 _HYENADNA_COMMON: dict[str, Any] = {
     "model_type": "hyenadna",
     "vocab_size": 12,
