@@ -57,7 +57,8 @@ class HyenaDNAConfig(PreTrainedConfig):
     """Configuration of a HyenaDNA model (field names and defaults as in the published ``configuration_hyena.py``)."""
 
     model_type = "hyenadna_native"
-    attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layer"}
+    # max_position_embeddings: what dnalm (model.max_tokens unset) and transformers read as the longest input
+    attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layer", "max_position_embeddings": "max_seq_len"}
 
     vocab_size: int = 12
     d_model: int = 256
@@ -320,7 +321,7 @@ class HyenaDNAPreTrainedModel(PreTrainedModel):
 def _check_length(length: int, config: HyenaDNAConfig) -> None:
     if length > config.max_seq_len:
         raise ValueError(f"input of {length} tokens is longer than this HyenaDNA's max_seq_len={config.max_seq_len} "
-                         "(its filters have that many taps); cut the input (data.max_tokens) or use a longer model")
+                         "(its filters have that many taps); cut the input (model.max_tokens) or use a longer model")
 
 
 class HyenaDNAModel(HyenaDNAPreTrainedModel):

@@ -40,6 +40,7 @@ def test_fixture_names_remote_code_and_loads_without_it() -> None:
     backbone = load_backbone(hf_model_cfg(BASE / "model"))
     assert isinstance(backbone.model, HyenaDNAModel)
     assert backbone.is_causal and backbone.hidden_size == 16 and backbone.num_layers == 2
+    assert backbone.max_tokens == 48  # max_seq_len: longer inputs are cut to it (model=hf, max_tokens unset)
 
 
 def test_tokenizer_ids_match_the_authors_tokenizer() -> None:
