@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHAPES = {"small": (256, 4), "medium": (256, 8), "large": (256, 8)}
+SHAPES = {"small": (256, 4), "medium": (256, 8), "large": (256, 8), "tiny": (16, 2)}  # tiny: checks the path
 
 
 def _rss_bytes() -> int:
@@ -99,7 +99,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             "params": sum(p.numel() for p in model.parameters())}
 
 
-def _run(impl: str, tokens: int, args: argparse.Namespace) -> dict[str, Any] | None:
+def run(impl: str, tokens: int, args: argparse.Namespace) -> dict[str, Any] | None:
+    """One (implementation, length) in a fresh process (None, with its error printed, when it fails)."""
     python = sys.executable if impl == "native" else args.reference_python
     command = [python, str(Path(__file__).resolve()), "--worker", impl, "--tokens", str(tokens), "--shape", args.shape,
                "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device]
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'impl':<10} {'tokens':>10} {'seconds':>9} {'peak GiB':>9}")
     for tokens in args.tokens:
         for impl in impls:
-            row = _run(impl, tokens, args)
+            row = run(impl, tokens, args)
             if row:
                 print(f"{row['impl']:<10} {row['tokens']:>10,} {row['seconds']:>9.2f} {row['peak_gib']:>9.2f}", flush=True)
 
