@@ -12,7 +12,8 @@ Builds HyenaDNA of a published shape with random weights (time and memory do not
 ``--shape small`` is hyenadna-small-32k (d_model 256, 4 layers), ``medium`` the 160k/450k and ``large`` the 1M
 checkpoints (d_model 256, 8 layers); ``max_seq_len`` is the input length plus 2, as published. One sequence of
 ``--tokens`` random nucleotides goes forward and backward (a sum of the last hidden state as the loss) after
-one warm-up step; the time is the median of ``--repeats`` steps. Each (implementation, length) runs in a fresh
+one warm-up step; the time is the median of ``--repeats`` steps, as wall-clock seconds and as the process's CPU
+seconds (all threads; on a shared CPU the wall clock mostly measures the other jobs). Each (implementation, length) runs in a fresh
 process, so the peak is its own: on CPU the growth of peak resident memory over the baseline before the model
 is built, on CUDA ``torch.cuda.max_memory_allocated``. The reference (the Hugging Face port the -hf repositories
 ship) runs with the python of an environment with the transformers it was written for; its source is read from
@@ -81,11 +82,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         model.gradient_checkpointing_enable()
     model.train()
     ids = torch.randint(7, 11, (1, args.tokens[0]), device=args.device)
-    times = []
+    times, cpu_times = [], []
     for step in range(args.repeats + 1):
         if cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         hidden = model(input_ids=ids).last_hidden_state if args.worker == "native" else model(ids)
         hidden = hidden.last_hidden_state if hasattr(hidden, "last_hidden_state") else hidden
         hidden.float().sum().backward()
@@ -93,9 +94,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             torch.cuda.synchronize()
         if step:  # the first step is a warm-up (allocator, FFT plans)
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
         model.zero_grad(set_to_none=True)
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
-    return {"impl": args.worker, "tokens": args.tokens[0], "seconds": statistics.median(times), "peak_gib": peak / 2**30,
+    return {"impl": args.worker, "tokens": args.tokens[0], "seconds": statistics.median(times),
+            "cpu_seconds": statistics.median(cpu_times), "peak_gib": peak / 2**30,
             "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -161,12 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     impls = ["native"] + (["reference"] if args.reference_python and args.reference_repo else [])
     print(f"HyenaDNA {args.shape} shape, batch 1, forward+backward, {args.device}, {args.threads} threads"
           + (", gradient checkpointing" if args.checkpointing else ""))
-    print(f"{'impl':<10} {'tokens':>10} {'seconds':>9} {'peak GiB':>9}")
+    print(f"{'impl':<10} {'tokens':>10} {'seconds':>9} {'CPU s':>9} {'peak GiB':>9}")
     for tokens in args.tokens:
         for impl in impls:
             row = run(impl, tokens, args)
             if row:
-                print(f"{row['impl']:<10} {row['tokens']:>10,} {row['seconds']:>9.2f} {row['peak_gib']:>9.2f}", flush=True)
+                print(f"{row['impl']:<10} {row['tokens']:>10,} {row['seconds']:>9.2f} {row['cpu_seconds']:>9.2f} "
+                      f"{row['peak_gib']:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":
