@@ -9,6 +9,7 @@ checkpoints saved by these classes load without ``trust_remote_code``. Published
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,8 @@ __all__ = [
     "native_tokenizer",
     "register_auto_classes",
 ]
+
+log = logging.getLogger(__name__)
 
 Head = Literal["base", "mlm", "classifier"]
 HEADS = ("base", "mlm", "classifier")
@@ -235,8 +238,28 @@ def load_native(
             f"{path_or_dir}: checkpoint tensors do not fit {model_cls.__name__} built from its config.json "
             f"(see the load report above for the keys): {error}"
         ) from error
+    _check_sparse_layouts(path_or_dir, info, drawn_ok="sparse_attention" in (config_overrides or {}))
     _check_loading_info(path_or_dir, model_cls, head, info, new_head)
     return (model, info) if want_info else model
+
+
+def _check_sparse_layouts(path: str | Path, info: dict[str, Any], drawn_ok: bool) -> None:
+    """A block-sparse file must carry its DeepSpeed ``master_layout`` buffers: without them the random blocks
+    would be drawn here and differ from training. Only an explicitly requested pattern may draw them."""
+    missing = info.get("missing_keys") or []
+    layouts = sorted(k for k in missing if k.endswith("sparse_self_attention.master_layout"))
+    if not layouts:
+        return
+    if not drawn_ok:
+        raise ValueError(
+            f"{path}: the config asks for block-sparse attention but the weights have no "
+            f"sparse_self_attention.master_layout ({len(layouts)} layers), so the random blocks the model was "
+            "trained with are unknown; use the original checkpoint file (DeepSpeed saves the layouts), or pass "
+            "config_overrides={'sparse_attention': {...}} to run a dense checkpoint sparse with drawn layouts"
+        )
+    log.warning("%s: no master_layout in the checkpoint; %d sparse layouts were drawn from a seeded generator "
+                "(config_overrides asked for sparse attention)", path, len(layouts))
+    info["missing_keys"] = [k for k in missing if k not in layouts]
 
 
 def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dict[str, Any], new_head: bool) -> None:

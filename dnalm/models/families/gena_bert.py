@@ -13,7 +13,7 @@ so it cannot load them. This module re-implements the pre-LN variant under its o
     bert.encoder.layer.{i}.attention.output.dense.*
     bert.encoder.layer.{i}.post_attention_ln.*                norm before the feed-forward
     bert.encoder.layer.{i}.intermediate.dense.*, .output.dense.*
-    bert.encoder.last_layer_ln.*                              only with last_layer_norm (the "lastln" models)
+    bert.encoder.last_layer_ln.*                              with last_layer_norm (absent key: = pre_layer_norm)
     bert.pooler.dense.*                                       base model only
     cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.decoder.weight, cls.predictions.bias
 
@@ -67,7 +67,9 @@ class GenaBertConfig(PreTrainedConfig):
     pad_token_id: int | None = 3
     position_embedding_type: str = "absolute"
     pre_layer_norm: bool = True
-    last_layer_norm: bool = False
+    # None (the key absent, as in the published lastln and large configs) = pre_layer_norm, as AIRI's
+    # modeling_bert.py does: `getattr(config, 'last_layer_norm', self.pre_layer_norm)`.
+    last_layer_norm: bool | None = None
     # Rotary positions of the sparse checkpoints: rotated width per head (None = whole head) and base.
     rotary_dim: int | None = None
     rotary_base: float | int = 10000
@@ -82,6 +84,8 @@ class GenaBertConfig(PreTrainedConfig):
         # make a saved copy load the broken remote code (or the wrong class) again.
         kwargs.pop("model_type", None)
         kwargs.pop("auto_map", None)
+        if self.last_layer_norm is None:
+            self.last_layer_norm = self.pre_layer_norm
         super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
@@ -182,8 +186,11 @@ class GenaBertSelfAttention(nn.Module):
         batch, seq, _ = x.shape
         return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
-        """``mask`` is the boolean ``(batch, 1, 1, L)`` key-padding mask; ``rotary`` the (cos, sin) tables."""
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None, layout: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``mask`` is the boolean ``(batch, 1, 1, L)`` key-padding mask; ``rotary`` the (cos, sin) tables;
+        ``layout`` the block layout sparse layers run with (layer 0's)."""
         query, key = self._heads(self.query(hidden)), self._heads(self.key(hidden))
         if rotary is not None:
             query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
@@ -192,7 +199,7 @@ class GenaBertSelfAttention(nn.Module):
         implementation = resolve_implementation(self.config)
         if hasattr(self, "sparse_self_attention"):
             key_mask = None if mask is None else mask[:, 0, 0, :]
-            context = self.sparse_self_attention(query, key, value, key_mask, dropout, implementation)
+            context = self.sparse_self_attention(query, key, value, key_mask, dropout, implementation, layout)
         else:
             context = attend(query, key, value, mask, dropout, implementation)
         batch, _, seq, _ = context.shape
@@ -219,8 +226,10 @@ class GenaBertAttention(nn.Module):
         self.self = GenaBertSelfAttention(config, layer_index)
         self.output = GenaBertSelfOutput(config)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
-        return self.output(self.self(hidden, mask, rotary))
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None, layout: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.output(self.self(hidden, mask, rotary, layout))
 
 
 class GenaBertIntermediate(nn.Module):
@@ -258,8 +267,10 @@ class GenaBertLayer(GradientCheckpointingLayer):
         self.intermediate = GenaBertIntermediate(config)
         self.output = GenaBertOutput(config)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None) -> torch.Tensor:
-        hidden = hidden + self.attention(self.pre_attention_ln(hidden), mask, rotary)
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None, layout: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        hidden = hidden + self.attention(self.pre_attention_ln(hidden), mask, rotary, layout)
         return hidden + self.output(self.intermediate(self.post_attention_ln(hidden)))
 
 
@@ -300,8 +311,8 @@ class GenaBertPreTrainedModel(PreTrainedModel):
         r"embeddings\.position_ids",
         r"rotary_emb\.inv_freq",  # recomputed from rotary_dim / rotary_base
     ]
-    # A dense checkpoint run with an explicit sparse pattern has no layouts: they are drawn (seeded).
-    _keys_to_ignore_on_load_missing = [r"sparse_self_attention\.master_layout"]
+    # A missing master_layout is reported by from_pretrained; load_native refuses it unless the sparse pattern
+    # was asked for explicitly (a dense checkpoint run sparse: layouts drawn, with a warning).
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
@@ -334,6 +345,12 @@ class GenaBertModel(GenaBertPreTrainedModel):
         width = self.config.rotary_dim or self.config.hidden_size // self.config.num_attention_heads
         return rotary_cos_sin(seq_len, width, self.config.rotary_base, reference.device, reference.dtype)
 
+    def sparse_runtime_layout(self) -> torch.Tensor | None:
+        """Layer 0's block layout, which every sparse layer runs with (DeepSpeed 0.6.x's kernel cache, see
+        :mod:`dnalm.models.families.sparse`); None for dense models."""
+        first = self.encoder.layer[0].attention.self
+        return first.sparse_self_attention.master_layout if hasattr(first, "sparse_self_attention") else None
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
@@ -361,9 +378,10 @@ class GenaBertModel(GenaBertPreTrainedModel):
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         mask = padding_mask(attention_mask)
         rotary = self.rotary_tables(hidden.shape[1], hidden)
+        layout = self.sparse_runtime_layout()
         all_hidden: list[torch.Tensor] = [hidden]
         for layer in self.encoder.layer:
-            hidden = layer(hidden, mask, rotary)
+            hidden = layer(hidden, mask, rotary, layout)
             all_hidden.append(hidden)
         if hasattr(self.encoder, "last_layer_ln"):
             hidden = self.encoder.last_layer_ln(hidden)

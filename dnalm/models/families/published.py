@@ -46,9 +46,12 @@ def _nt_v2(hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:
     }
 
 
-def _gena(hidden: int, layers: int, heads: int, ffn: int, last_ln: bool = False) -> dict[str, Any]:
+def _gena(
+    hidden: int, layers: int, heads: int, ffn: int, last_ln: bool = False, eps: float = 1e-12
+) -> dict[str, Any]:
     return {
         **_GENA_BERT_COMMON,
+        "layer_norm_eps": eps,
         "hidden_size": hidden,
         "num_hidden_layers": layers,
         "num_attention_heads": heads,
@@ -106,7 +109,9 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "AIRI-Institute/gena-lm-bert-base-t2t": _gena(768, 12, 12, 3072),
     "AIRI-Institute/gena-lm-bert-base-t2t-multi": _gena(768, 12, 12, 3072),
     "AIRI-Institute/gena-lm-bert-base-lastln-t2t": _gena(768, 12, 12, 3072, last_ln=True),
-    "AIRI-Institute/gena-lm-bert-large-t2t": _gena(1024, 24, 16, 4096),
+    # GENA_LM data/configs/L24-H1024-A16-V32k-preln-lastln.json: eps 1e-5 and no last_layer_norm key, so
+    # AIRI's code builds the final LayerNorm (the key defaults to pre_layer_norm).
+    "AIRI-Institute/gena-lm-bert-large-t2t": _gena(1024, 24, 16, 4096, last_ln=True, eps=1e-5),
     "AIRI-Institute/gena-lm-bigbird-base-sparse": _GENA_SPARSE,
     "AIRI-Institute/gena-lm-bigbird-base-sparse-t2t": _GENA_SPARSE,
     "LongSafari/hyenadna-tiny-1k-seqlen-hf": _hyenadna(128, 2, 1026),
@@ -120,12 +125,12 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
 def config_mismatches(config_dict: dict[str, Any], name: str) -> list[str]:
     """Fields where ``config_dict`` disagrees with the published values of ``name`` (empty when it matches).
 
-    A field missing from ``config_dict`` counts as a mismatch, except ``last_layer_norm`` which older
-    GENA configs omit and whose default is ``False``.
+    A field missing from ``config_dict`` counts as a mismatch, except ``last_layer_norm``, which the lastln
+    and large GENA configs omit: AIRI's code then uses ``pre_layer_norm`` (a final LayerNorm for pre-LN models).
     """
     if name not in PUBLISHED_CONFIGS:
         raise KeyError(f"{name!r} is not a known published checkpoint; known: {sorted(PUBLISHED_CONFIGS)}")
-    defaults = {"last_layer_norm": False}
+    defaults = {"last_layer_norm": config_dict.get("pre_layer_norm", False)}
     problems = []
     for field, expected in PUBLISHED_CONFIGS[name].items():
         actual = config_dict.get(field, defaults.get(field, "<missing>"))

@@ -10,9 +10,17 @@ of ``block`` tokens and each query block attends to
 
 Each attention layer owns a block layout ``(heads, blocks, blocks)`` drawn once for the longest
 input and sliced for shorter ones. DeepSpeed keeps it as the persistent buffer
-``sparse_self_attention.master_layout``, so the published files carry the exact random blocks every
-layer was trained with and :class:`BlockSparseAttention` loads them under the same name. A model
-built from scratch draws its layouts from a seeded generator instead (``seed`` + layer index).
+``sparse_self_attention.master_layout``, so the published files carry one layout per layer and
+:class:`BlockSparseAttention` loads them bit-exactly under the same name. A model built from scratch
+draws its layouts from a seeded generator instead (``seed`` + layer index).
+
+**Which layout runs (DeepSpeed 0.6.x quirk).** DeepSpeed's ``SparseSelfAttention.get_ops`` caches the
+Triton kernels in ``SparseSelfAttention.ops``, a *class-level* dict keyed only by sequence length and
+built from ``self.get_layout(L)`` of the first instance that runs at that length. In a forward pass
+that is layer 0, so in training and inference every layer attended with layer 0's layout; the other
+layers' ``master_layout`` buffers were saved but never used. The GENA model passes layer 0's layout to
+every layer (:meth:`BlockSparseAttention.runtime_layout`) to compute what the checkpoints were trained
+with, while each layer keeps its own buffer so files round-trip unchanged.
 
 Two kernels compute the same function: ``"eager"`` is dense attention under the token mask the
 layout implies (the reference); ``"sdpa"`` gathers, for each query block, only the key blocks its
@@ -189,6 +197,10 @@ class BlockSparseAttention(nn.Module):
         """The seeded layout used when a checkpoint does not provide one."""
         return bigbird_layout(self.pattern, num_heads, num_blocks, seed_offset=self.layer_index)
 
+    def runtime_layout(self, shared: torch.Tensor | None) -> torch.Tensor:
+        """The layout this layer attends with: ``shared`` (layer 0's, as DeepSpeed ran) when given, else its own."""
+        return self.master_layout if shared is None else shared
+
     def forward(
         self,
         query: torch.Tensor,
@@ -197,13 +209,16 @@ class BlockSparseAttention(nn.Module):
         key_mask: torch.Tensor | None,
         dropout_p: float,
         implementation: str,
+        shared_layout: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Context ``(batch, heads, L, head_dim)``; ``key_mask`` is ``(batch, L)`` boolean or None."""
+        """Context ``(batch, heads, L, head_dim)``; ``key_mask`` is ``(batch, L)`` boolean or None.
+
+        ``shared_layout`` is the layout every layer runs with (layer 0's, see the module docstring).
+        """
+        layout = self.runtime_layout(shared_layout)
         if implementation == "eager":
-            mask = bigbird_token_mask(self.master_layout, self.pattern.block, query.shape[-2])[None]
+            mask = bigbird_token_mask(layout, self.pattern.block, query.shape[-2])[None]
             if key_mask is not None:
                 mask = mask & key_mask[:, None, None, :]
             return attend(query, key, value, mask, dropout_p, "eager")
-        return gathered_block_attention(
-            query, key, value, self.master_layout, self.pattern.block, key_mask, dropout_p
-        )
+        return gathered_block_attention(query, key, value, layout, self.pattern.block, key_mask, dropout_p)
