@@ -40,6 +40,7 @@ from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import _resolve
+from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.generate")
@@ -54,12 +55,15 @@ def load_causal_lm(model_cfg: DictConfig, allow_untrained_head: bool = False
         raise ConfigError("give model.name_or_path=<causal DNA LM folder or hub id>.")
     revision = model_cfg.get("revision")
     source, local_only = _resolve(str(reference), revision, "model")
+    trust = bool(model_cfg.get("trust_remote_code", False))
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(
-            source, revision=revision, local_files_only=local_only, output_loading_info=True,
-            trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
-    except (OSError, ValueError) as err:
+        with quiet_load_report():  # checked below
+            model, info = AutoModelForCausalLM.from_pretrained(
+                source, revision=revision, local_files_only=local_only, output_loading_info=True,
+                ignore_mismatched_sizes=True, trust_remote_code=trust)
+    except (OSError, ValueError, RuntimeError) as err:
         raise ModelLoadError(f"cannot load '{reference}' as a causal language model: {err}") from err
+    require_fit(model, info, str(reference), "classifier", trust_remote_code=trust)  # the LM head is checked below
     untrained = [k for k in info.get("missing_keys", []) if "lm_head" in k or "output" in k.split(".")[0]]
     if untrained and not getattr(model.config, "tie_word_embeddings", False):
         message = (f"'{reference}' has no trained language-model head (missing {untrained[:2]}): it was saved "

@@ -29,6 +29,7 @@ from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import read_fasta
 from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.variants")
@@ -56,10 +57,12 @@ class MaskedLLR:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         try:
-            model, info = AutoModelForMaskedLM.from_pretrained(reference, output_loading_info=True)
-        except (OSError, ValueError) as err:
+            with quiet_load_report():  # checked below
+                model, info = AutoModelForMaskedLM.from_pretrained(reference, output_loading_info=True,
+                                                                   ignore_mismatched_sizes=True)
+        except (OSError, ValueError, RuntimeError) as err:
             raise ModelLoadError(f"llr=true needs a masked-LM model; cannot load '{reference}': {err}") from err
-        heads = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
+        heads = require_fit(model, info, reference, "classifier").head_missing
         if heads:
             raise ModelLoadError(f"'{reference}' has no trained masked-LM head (missing {heads[:2]}); set llr=false.")
         self.model = model.to(device).eval()

@@ -18,8 +18,7 @@ from dnalm.models.families import HyenaDNAForCausalLM, HyenaDNAModel, load_nativ
 from dnalm.models.families import hyenadna as hyenadna_module
 from dnalm.tokenizers import hyenadna_tokenizer
 from tests.helpers import hf_model_cfg
-from tests.helpers.hyenadna import published_copy, random_model
-from tests.models.families.golden import (
+from tests.helpers.golden import (
     ATOL,
     assert_close,
     assert_same_ids,
@@ -27,6 +26,7 @@ from tests.models.families.golden import (
     golden,
     load_as_user,
 )
+from tests.helpers.hyenadna import published_copy, random_model
 
 
 def test_fixture_names_remote_code_and_loads_without_it(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
