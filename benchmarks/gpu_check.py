@@ -14,6 +14,8 @@ Rows (every model has random weights built from the published architecture: no d
    memory-efficient kernels against eager ``softmax(QK^T)V``;
 5. DNABERT-2 117M's architecture, native (no Triton, no remote code), forward + backward through the MLM head
    at 8 x 512 tokens, right-padded, bf16 (``benchmarks/dnabert2.py``'s native side, in its own process).
+6. dnalm's native HyenaDNA (hyenadna-large-1m's architecture, fp32, gradient checkpointing): forward + backward
+   of one sequence of 32k, 160k, 450k and 1M tokens with its peak memory (``benchmarks/hyenadna.py``).
 
 ``--tiny`` shrinks every size (2 layers, hidden 32, short sequences, 2-3 steps) so the whole script runs on a
 CPU in well under a minute; its figures mean nothing beyond "the path works".
@@ -37,7 +39,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks import memory_measure, train_throughput  # noqa: E402
+from benchmarks import hyenadna, memory_measure, train_throughput  # noqa: E402
 
 NT_V2 = {"500m": "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species",
          "100m": "InstaDeepAI/nucleotide-transformer-v2-100m-multi-species"}
@@ -183,6 +185,25 @@ def dnabert2_row(args: argparse.Namespace) -> dict[str, Any]:
             "ms": 1000 * result["median_step_s"], "note": f"{result['real_tokens']} real tokens, MLM head"}
 
 
+def hyenadna_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Native HyenaDNA forward + backward at its published context lengths, each in a fresh process."""
+    shape, lengths = ("tiny", [256]) if args.tiny else ("large", [32768, 160000, 450000, 1000000])
+    options = argparse.Namespace(shape=shape, repeats=1 if args.tiny else 2, threads=args.threads,
+                                 device=args.device, checkpointing=True, fft_chunk=None)
+    rows = []
+    for tokens in lengths:
+        result = hyenadna.run("native", tokens, options)
+        check = f"HyenaDNA {shape} arch fwd+bwd, 1x{tokens:,} tokens, checkpointing"
+        if result is None:
+            rows.append({"check": check, "route": "dnalm native", "samples/s": None, "tokens/s": None,
+                         "peak MB": None, "ms": None, "note": "failed (out of memory?), see stderr"})
+            continue
+        rows.append({"check": check, "route": "dnalm native", "samples/s": 1 / result["seconds"],
+                     "tokens/s": tokens / result["seconds"], "peak MB": result["peak_gib"] * 1024,
+                     "ms": 1000 * result["seconds"], "note": f"{result['params'] / 1e6:.1f}M params"})
+    return rows
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """One Markdown table."""
     def number(value: float | None, digits: int) -> str:
@@ -203,7 +224,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40, help="optimiser steps per fine-tuning route")
     parser.add_argument("--threads", type=int, default=4, help="CPU threads per process")
     parser.add_argument("--attention-repeats", type=int, default=10)
-    parser.add_argument("--only", nargs="+", choices=("lora", "full", "low_memory", "attention", "dnabert2"),
+    parser.add_argument("--only", nargs="+",
+                        choices=("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna"),
                         help="run only these checks")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     return parser.parse_args(argv)
@@ -218,7 +240,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not torch.cuda.is_available():
             raise SystemExit("dnalm: error: --device cuda but torch sees no CUDA device; "
                              "run with --device cpu --tiny to check the path on a CPU")
-    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "dnabert2"))
+    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna"))
     steps = 2 if args.tiny else args.steps
     tokens = 8 if args.tiny else 1000
     rows: list[dict[str, Any]] = []
@@ -240,6 +262,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows += attention_rows(args)
     if "dnabert2" in wanted:
         rows.append(dnabert2_row(args))
+    if "hyenadna" in wanted:
+        rows += hyenadna_rows(args)
     print()
     print(f"device={args.device}{' (tiny sizes)' if args.tiny else ''}")
     print(render(rows))

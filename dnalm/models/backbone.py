@@ -44,6 +44,7 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "nucleotide_transformer_v2": ["query", "value"],
     "gena_lm_bert": ["query", "value"],
     "dnabert2": ["Wqkv"],
+    "hyenadna_native": ["in_proj", "out_proj"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -199,6 +200,10 @@ def _is_causal_type(config: PretrainedConfig) -> bool:
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     )
 
+    from dnalm.models.families import CAUSAL_FAMILIES
+
+    if config.model_type in CAUSAL_FAMILIES:  # native families transformers does not list (HyenaDNA)
+        return True
     return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
@@ -228,8 +233,10 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
     tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
-                                                  trust_remote_code=trust)
+        tokenizer = None if trust else _native_tokenizer(tok_source, revision, tok_local)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
+                                                      trust_remote_code=trust)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the tokenizer from '{tok_ref}': {err}\n"
                              "  Set model.tokenizer=<folder or hub id> to a tokenizer that matches the model.") from err
@@ -239,6 +246,28 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> PreTrainedTokenizerBase | None:
+    """dnalm's tokenizer for a native family whose tokenizer files name remote code (HyenaDNA), else None."""
+    from dnalm.models.families import native_tokenizer
+
+    try:
+        raw = _read_raw_config(source, revision, local_only)
+        if hub.is_local(source):
+            path = Path(source) / "tokenizer_config.json"
+        else:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(source, "tokenizer_config.json", revision=revision, local_files_only=local_only))
+    except (ModelLoadError, OSError):
+        return None  # no model config or tokenizer config here: AutoTokenizer reports what is missing
+    if not path.is_file():
+        return None
+    tokenizer = native_tokenizer(raw, json.loads(path.read_text()))
+    if tokenizer is not None:
+        log.info("using dnalm's character tokenizer for %s (its tokenizer files name remote code)", source)
+    return tokenizer
 
 
 def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:
@@ -263,6 +292,11 @@ def _load_model(source: str, raw: dict[str, Any], role: Role, trust: bool, kwarg
     (``inferred_type``: that key is not in the file); ``num_labels`` sizes a new head."""
     head = "base" if role == "base" else "classifier"
     native = _native_class(raw, head)
+    if native is not None and trust and raw.get("auto_map") and not _builtin_type(raw.get("model_type")):
+        # A model_type of its own (HyenaDNA's hyenadna): trust_remote_code=true asks for the checkpoint's code.
+        log.info("model.trust_remote_code=true: running %s's own code instead of dnalm's native %s",
+                 source, native.__name__)
+        native = None
     if native is not None:
         model, info = _load_native(source, raw, role, kwargs, inferred_type, num_labels, native.__name__)
     else:
@@ -276,6 +310,13 @@ def _load_model(source: str, raw: dict[str, Any], role: Role, trust: bool, kwarg
     if native is None:
         note_dropped_head(report, source)  # load_native says it for the native families
     return model, report
+
+
+def _builtin_type(model_type: str | None) -> bool:
+    """Whether transformers itself implements ``model_type`` (esm, bert, ...; not HyenaDNA's hyenadna)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return model_type in CONFIG_MAPPING_NAMES
 
 
 def _load_native(source: str, raw: dict[str, Any], role: Role, kwargs: dict[str, Any], inferred_type: bool,
@@ -296,9 +337,9 @@ def _load_native(source: str, raw: dict[str, Any], role: Role, kwargs: dict[str,
 
 def _load_transformers(source: str, raw: dict[str, Any], role: Role, trust: bool, kwargs: dict[str, Any],
                        inferred_type: bool, num_labels: int | None) -> tuple[PreTrainedModel, dict[str, Any]]:
-    model_type = raw.get("model_type")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
+    model_type = raw.get("model_type")
     if model_type not in CONFIG_MAPPING_NAMES and not trust:
         raise ModelLoadError(
             f"'{source}' has model_type={model_type!r}, which transformers does not implement and dnalm has no "

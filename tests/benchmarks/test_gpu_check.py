@@ -31,8 +31,10 @@ def test_gpu_check_runs_on_cpu_at_tiny_sizes_and_prints_one_table(tmp_path: Path
     assert low_memory["peak MB"] > 0
     eager = next(row for row in rows if row["route"] == "eager")
     assert eager["ms"] > 0
-    dnabert2 = next(row for row in rows if row["route"] == "dnalm native")
-    assert dnabert2["check"].startswith("DNABERT-2") and dnabert2["tokens/s"] > dnabert2["samples/s"] > 0
+    dnabert2 = next(row for row in rows if row["check"].startswith("DNABERT-2"))
+    assert dnabert2["route"] == "dnalm native" and dnabert2["tokens/s"] > dnabert2["samples/s"] > 0
+    hyena = next(row for row in rows if row["check"].startswith("HyenaDNA"))
+    assert hyena["route"] == "dnalm native" and hyena["ms"] > 0 and hyena["peak MB"] > 0
     assert len(table) == 1 + len(rows)  # the header, then one line per row
 
 

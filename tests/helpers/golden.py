@@ -23,7 +23,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
 ATOL = 1e-4
 # Fields that only set sizes: the fixtures shrink them; every other published field is checked as published.
 SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
-               "max_position_embeddings", "rotary_dim", "sparse_attention")
+               "max_position_embeddings", "rotary_dim", "sparse_attention",
+               "d_model", "n_layer", "d_inner", "max_seq_len", "filter_order")  # the last five: HyenaDNA's names
 
 
 @dataclass

@@ -85,3 +85,16 @@ def test_remote_code_loads_with_opt_in(tmp_path: Path) -> None:
     assert backbone.hidden_size == 8 and backbone.lora_targets == ["mix"]
     torch.manual_seed(0)
     assert torch.equal(backbone.model.embed.weight, torch.randn(10, 8))  # the saved weights, not a fresh init
+
+
+def test_trust_remote_code_runs_a_hyenadna_checkpoints_own_code(tmp_path: Path) -> None:
+    """`model.trust_remote_code=true` on a config.json with model_type hyenadna and an auto_map runs that code
+    (here a toy stand-in for modeling_hyena.py), not the native class; without it the native class loads."""
+    folder = _remote_folder(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "hyenadna"}))
+    source = (folder / "configuration_toy.py").read_text().replace('"toy_remote_dna"', '"hyenadna"')
+    (folder / "configuration_toy.py").write_text(source)
+    assert type(load_backbone(_model_cfg(folder, trust=True)).model).__name__ == "ToyDnaModel"
+    with pytest.raises(ModelLoadError, match="native HyenaDNAModel"):  # its weights are not HyenaDNA's
+        load_backbone(_model_cfg(folder, trust=False))

@@ -18,9 +18,11 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
 )
 from transformers.utils import cached_file
 
@@ -35,6 +37,12 @@ from dnalm.models.families.gena_bert import (
     GenaBertForMaskedLM,
     GenaBertForSequenceClassification,
     GenaBertModel,
+)
+from dnalm.models.families.hyenadna import (
+    HyenaDNAConfig,
+    HyenaDNAForCausalLM,
+    HyenaDNAForSequenceClassification,
+    HyenaDNAModel,
 )
 from dnalm.models.families.nt_v2 import (
     NucleotideTransformerV2Config,
@@ -52,6 +60,7 @@ from dnalm.models.loading import (
 )
 
 __all__ = [
+    "CAUSAL_FAMILIES",
     "PUBLISHED_CONFIGS",
     "DnaBert2Config",
     "DnaBert2ForMaskedLM",
@@ -61,6 +70,10 @@ __all__ = [
     "GenaBertForMaskedLM",
     "GenaBertForSequenceClassification",
     "GenaBertModel",
+    "HyenaDNAConfig",
+    "HyenaDNAForCausalLM",
+    "HyenaDNAForSequenceClassification",
+    "HyenaDNAModel",
     "NucleotideTransformerV2Config",
     "NucleotideTransformerV2ForMaskedLM",
     "NucleotideTransformerV2ForSequenceClassification",
@@ -69,6 +82,7 @@ __all__ = [
     "load_native",
     "native_config",
     "native_model_class",
+    "native_tokenizer",
     "register_auto_classes",
 ]
 
@@ -77,7 +91,7 @@ log = logging.getLogger(__name__)
 Head = Literal["base", "mlm", "classifier"]
 HEADS = ("base", "mlm", "classifier")
 
-# model_type -> (config, encoder, masked LM, sequence classifier)
+# model_type -> (config, encoder, language-model head (masked, or causal for HyenaDNA), sequence classifier)
 _FAMILIES: dict[str, tuple[type, type, type, type]] = {
     NucleotideTransformerV2Config.model_type: (
         NucleotideTransformerV2Config,
@@ -97,7 +111,15 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
         DnaBert2ForMaskedLM,
         DnaBert2ForSequenceClassification,
     ),
+    HyenaDNAConfig.model_type: (
+        HyenaDNAConfig,
+        HyenaDNAModel,
+        HyenaDNAForCausalLM,
+        HyenaDNAForSequenceClassification,
+    ),
 }
+# Families whose language-model head predicts the next token (registered with AutoModelForCausalLM).
+CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
 _REMOTE_FIELDS = ("model_type", "auto_map", "architectures")
@@ -108,7 +130,8 @@ def register_auto_classes() -> None:
     for config_cls, base_cls, mlm_cls, classifier_cls in _FAMILIES.values():
         AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
         AutoModel.register(config_cls, base_cls, exist_ok=True)
-        AutoModelForMaskedLM.register(config_cls, mlm_cls, exist_ok=True)
+        lm_auto = AutoModelForCausalLM if config_cls.model_type in CAUSAL_FAMILIES else AutoModelForMaskedLM
+        lm_auto.register(config_cls, mlm_cls, exist_ok=True)
         AutoModelForSequenceClassification.register(config_cls, classifier_cls, exist_ok=True)
 
 
@@ -137,6 +160,8 @@ def _family(config_dict: dict[str, Any]) -> str | None:
     model_type = infer_model_type(config_dict)
     if model_type in _FAMILIES:
         return model_type
+    if model_type == "hyenadna":  # the published -hf configs (remote code in modeling_hyena.py)
+        return HyenaDNAConfig.model_type
     remote = _auto_map_text(config_dict)
     if _is_dnabert2(config_dict, remote):
         return DnaBert2Config.model_type
@@ -196,6 +221,23 @@ def native_config(
     return config_cls(**fields)
 
 
+def native_tokenizer(config_dict: dict[str, Any], tokenizer_config: dict[str, Any]) -> PreTrainedTokenizerBase | None:
+    """dnalm's own tokenizer for a native family whose published tokenizer is remote code, else None.
+
+    HyenaDNA's ``tokenizer_config.json`` names ``tokenization_hyena.py`` (``auto_map``); its vocabulary is
+    fixed (7 specials, then the ``characters``) and dnalm's character tokenizer reproduces it (checked
+    against the authors' tokenizer in tests/fixtures/golden/hyenadna).
+    """
+    if _family(config_dict) != HyenaDNAConfig.model_type or "auto_map" not in tokenizer_config:
+        return None
+    from dnalm.tokenizers.char import HYENA_ROLES, CharTokenizer, hyena_vocab
+
+    characters = tokenizer_config.get("characters") or ["A", "C", "G", "T", "N"]
+    tokenizer = CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",)).to_hf()
+    tokenizer.model_max_length = int(tokenizer_config.get("model_max_length") or tokenizer.model_max_length)
+    return tokenizer
+
+
 def load_native(
     path_or_dir: str | Path,
     head: Head,
@@ -225,7 +267,8 @@ def load_native(
     if model_cls is None:
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT and DNABERT-2"
+            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT, DNABERT-2 and "
+            "HyenaDNA"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)

@@ -91,6 +91,27 @@ _GENA_SPARSE: dict[str, Any] = {
     },
 }
 
+# HyenaDNA -hf configs: single-nucleotide vocabulary, order-2 Hyena with 3-tap short filters, filter MLPs of
+# width 64 over 5 positional features with sin(10 x) activations; max_seq_len is the context plus 2
+# (HazyResearch/hyena-dna configs/evals/hg38.yaml: emb_dim 5, w 10, "l_max: 1026  # add 2 for ckpt").
+_HYENADNA_COMMON: dict[str, Any] = {
+    "model_type": "hyenadna",
+    "vocab_size": 12,
+    "pad_vocab_size_multiple": 8,
+    "hyena_order": 2,
+    "short_filter_order": 3,
+    "emb_dim": 5,
+    "filter_order": 64,
+    "num_inner_mlps": 2,
+    "activation_freq": 10,
+}
+
+
+def _hyenadna(d_model: int, layers: int, max_seq_len: int) -> dict[str, Any]:
+    return {**_HYENADNA_COMMON, "d_model": d_model, "n_layer": layers, "d_inner": 4 * d_model,
+            "max_seq_len": max_seq_len}
+
+
 PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "InstaDeepAI/nucleotide-transformer-v2-50m-multi-species": _nt_v2(512, 12, 16, 2048),
     "InstaDeepAI/nucleotide-transformer-v2-100m-multi-species": _nt_v2(512, 22, 16, 2048),
@@ -107,6 +128,11 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "AIRI-Institute/gena-lm-bigbird-base-sparse-t2t": _GENA_SPARSE,
     "zhihan1996/DNABERT-2-117M": _DNABERT2,
     "zhihan1996/DNABERT-S": _DNABERT2,
+    "LongSafari/hyenadna-tiny-1k-seqlen-hf": _hyenadna(128, 2, 1026),
+    "LongSafari/hyenadna-small-32k-seqlen-hf": _hyenadna(256, 4, 32770),
+    "LongSafari/hyenadna-medium-160k-seqlen-hf": _hyenadna(256, 8, 160002),
+    "LongSafari/hyenadna-medium-450k-seqlen-hf": _hyenadna(256, 8, 450002),
+    "LongSafari/hyenadna-large-1m-seqlen-hf": _hyenadna(256, 8, 1000002),
 }
 
 
