@@ -1,9 +1,10 @@
-"""Native, weight-compatible implementations of DNA LM families whose remote code no longer runs.
+"""Native, weight-compatible implementations of DNA LM families whose remote code no longer runs (or needs CUDA).
 
 Importing this package registers the native configs and models with ``AutoConfig`` /
 ``AutoModel`` / ``AutoModelForMaskedLM`` under their own ``model_type`` (idempotent), so
 checkpoints saved by these classes load without ``trust_remote_code``. Published checkpoints
-(whose ``config.json`` still says ``esm`` / ``bert``) load through :func:`load_native`.
+(whose ``config.json`` still says ``esm`` / ``bert`` / ``caduceus`` with an ``auto_map``) load through
+:func:`load_native`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from transformers import (
 )
 from transformers.utils import cached_file
 
+from dnalm.models.families.caduceus import (
+    CaduceusConfig,
+    CaduceusForMaskedLM,
+    CaduceusForSequenceClassification,
+    CaduceusModel,
+)
 from dnalm.models.families.gena_bert import (
     GenaBertConfig,
     GenaBertForMaskedLM,
@@ -38,6 +45,10 @@ from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
 
 __all__ = [
     "PUBLISHED_CONFIGS",
+    "CaduceusConfig",
+    "CaduceusForMaskedLM",
+    "CaduceusForSequenceClassification",
+    "CaduceusModel",
     "GenaBertConfig",
     "GenaBertForMaskedLM",
     "GenaBertForSequenceClassification",
@@ -70,6 +81,12 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
         GenaBertForMaskedLM,
         GenaBertForSequenceClassification,
     ),
+    CaduceusConfig.model_type: (
+        CaduceusConfig,
+        CaduceusModel,
+        CaduceusForMaskedLM,
+        CaduceusForSequenceClassification,
+    ),
 }
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
@@ -97,6 +114,8 @@ def _family(config_dict: dict[str, Any]) -> str | None:
     if model_type in _FAMILIES:
         return model_type
     remote = _auto_map_text(config_dict)
+    if model_type is None and "modeling_caduceus" in remote:
+        return CaduceusConfig.model_type
     if model_type == "esm" or (model_type is None and "modeling_esm" in remote):
         # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.
         # Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load natively.
@@ -138,7 +157,7 @@ def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrain
     return _FAMILIES[family][1 + HEADS.index(head)]
 
 
-def native_config(config_dict: dict[str, Any]) -> GenaBertConfig | NucleotideTransformerV2Config:
+def native_config(config_dict: dict[str, Any]) -> GenaBertConfig | NucleotideTransformerV2Config | CaduceusConfig:
     """Build the native config object from a published ``config.json`` dict (remote-code fields dropped)."""
     family = _family(config_dict)
     if family is None:
@@ -159,7 +178,7 @@ def load_native(
     new_head: bool = False,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
-    """Load a published NT v2 / GENA-LM BERT checkpoint (dense or block-sparse; local folder or hub id) natively.
+    """Load a published NT v2 / GENA-LM BERT / Caduceus checkpoint (local folder or hub id) natively.
 
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
@@ -178,7 +197,7 @@ def load_native(
     if model_cls is None:
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2 and GENA-LM BERT"
+            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT and Caduceus"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)
@@ -199,7 +218,7 @@ def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dic
     """Fail instead of leaving randomly initialised weights or ignoring unknown tensors."""
     missing = sorted(info.get("missing_keys") or [])
     if head == "classifier":
-        head_missing = [k for k in missing if k.startswith("classifier.")]
+        head_missing = [k for k in missing if k.startswith(("classifier.", "score."))]
         if new_head:
             missing = [k for k in missing if k not in head_missing]
         elif head_missing:
@@ -208,7 +227,7 @@ def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dic
                 "pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or head=mlp)"
             )
     # A base encoder legitimately skips the published MLM / pre-training / classification heads.
-    head_prefixes = ("lm_head.", "cls.", "classifier.") if head == "base" else ()
+    head_prefixes = ("lm_head.", "cls.", "classifier.", "score.") if head == "base" else ()
     unexpected = sorted(k for k in info.get("unexpected_keys") or [] if not k.startswith(head_prefixes))
     if missing or unexpected:
         raise ValueError(
