@@ -33,6 +33,7 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "mixtral": ["q_proj", "v_proj"],
     "nucleotide_transformer_v2": ["query", "value"],
     "gena_lm_bert": ["query", "value"],
+    "caduceus": ["in_proj", "out_proj"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -198,8 +199,10 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
     tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
-                                                  trust_remote_code=trust)
+        tokenizer = None if trust else _native_tokenizer(tok_source, revision, tok_local)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local,
+                                                      trust_remote_code=trust)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the tokenizer from '{tok_ref}': {err}\n"
                              "  Set model.tokenizer=<folder or hub id> to a tokenizer that matches the model.") from err
@@ -209,6 +212,26 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> PreTrainedTokenizerBase | None:
+    """dnalm's equivalent of a tokenizer whose published class is remote code (e.g. CaduceusTokenizer), or None."""
+    from dnalm.tokenizers import published_tokenizer
+
+    if hub.is_local(source):
+        path: Path | None = Path(source) / "tokenizer_config.json"
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(source, "tokenizer_config.json", revision=revision,
+                                        local_files_only=local_only))
+        except EntryNotFoundError:
+            path = None
+    if path is None or not path.is_file():
+        return None
+    return published_tokenizer(json.loads(path.read_text()))
 
 
 def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:
