@@ -420,6 +420,10 @@ class CaduceusModel(CaduceusPreTrainedModel):
     ``last_hidden_state`` has ``config.hidden_size`` channels: ``d_model`` (PH) or ``2·d_model`` (PS).
     """
 
+    # An encoder may be loaded from a masked-LM or a classifier file.
+    _keys_to_ignore_on_load_unexpected = CaduceusPreTrainedModel._keys_to_ignore_on_load_unexpected + [
+        r"^lm_head\.", r"^score\."]
+
     def __init__(self, config: CaduceusConfig) -> None:
         super().__init__(config)
         self.backbone = CaduceusMixerModel(config)
@@ -555,6 +559,9 @@ class CaduceusForSequenceClassification(CaduceusPreTrainedModel):
     build them, or (batch, length), whose RC is then computed here (each row's real tokens reversed and
     complemented). Pooling (``config.pooling_strategy``) covers real tokens only when ``attention_mask`` is given.
     """
+
+    # A classifier with a fresh head (a PEFT adapter restores it) may start from a masked-LM file.
+    _keys_to_ignore_on_load_unexpected = CaduceusPreTrainedModel._keys_to_ignore_on_load_unexpected + [r"^lm_head\."]
 
     def __init__(self, config: CaduceusConfig) -> None:
         super().__init__(config)

@@ -11,9 +11,10 @@ Parameter layout of one mixer (model width ``H``, inner width ``I = expand·H``,
 Per position ``t`` and channel ``d``: ``x = silu(causal_conv(x))``, ``Δ = softplus(dt_proj(dt))``,
 ``h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t·h_t + D x_t``, output ``out_proj(y ⊙ silu(z))``.
 
-The scan runs in chunks: within a chunk a log-depth (Hillis-Steele) scan of the linear recurrence, between
-chunks a carried state. Under autograd each chunk is recomputed in the backward pass (activation
-checkpointing), so memory grows with ``L·I`` like the rest of the layer, not with ``L·I·N``. When the
+The scan runs in chunks: within a chunk a log-depth (Hillis-Steele) scan of the linear recurrence (with a
+hand-written backward, the same scan in reverse), between chunks a carried state. Under autograd, for long
+inputs each chunk is recomputed in the backward pass (activation checkpointing), so memory grows with ``L·I``
+like the rest of the layer, not with ``L·I·N``. When the
 ``mamba-ssm`` package is installed and the tensors are on a GPU, its fused CUDA kernels compute the same thing.
 """
 
@@ -39,6 +40,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 # Positions per scan chunk: long enough to amortise Python overhead, short enough that the (B, T, I, N)
 # intermediates of one chunk stay small.
 SCAN_CHUNK = 64
+# Under autograd, chunks are recomputed in the backward pass once the (B, L, I, N) states of a whole sequence
+# would exceed this many elements (32 MiB in float32); below it, keeping them is cheaper than recomputing.
+RECOMPUTE_ABOVE = 2**23
 
 
 def kernels_available(device: torch.device) -> bool:
@@ -46,18 +50,46 @@ def kernels_available(device: torch.device) -> bool:
     return _cuda_selective_scan is not None and device.type == "cuda"
 
 
-def _linear_recurrence(decay: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inclusive scan of ``h_t = decay_t h_{t-1} + inputs_t`` (from ``h_{-1} = 0``) along dim 1.
+def _doubling_scan(decay: torch.Tensor, inputs: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """``h_t = decay_t h_{t-1} + inputs_t`` from ``h_{-1} = 0`` along dim 1 (``reverse``: ``h_t = decay_t h_{t+1}
+    + inputs_t`` from the end), without autograd.
 
-    Returns the cumulative decay ``prod_{s<=t} decay_s`` and ``h``. Hillis-Steele doubling: log2(T) steps of
-    products of decays in (0, 1], so nothing overflows however strongly the state decays.
+    Hillis-Steele doubling: log2(T) steps, each multiplying decays in (0, 1], so nothing overflows however
+    strongly the state decays (a division by a running product of decays would).
     """
+    decay, states = decay.clone(), inputs.clone()
     length, step = decay.shape[1], 1
     while step < length:
-        inputs = torch.cat([inputs[:, :step], inputs[:, step:] + decay[:, step:] * inputs[:, :-step]], dim=1)
-        decay = torch.cat([decay[:, :step], decay[:, step:] * decay[:, :-step]], dim=1)
+        late, early = slice(step, None), slice(None, -step)
+        target, source = (early, late) if reverse else (late, early)
+        states[:, target] += decay[:, target] * states[:, source]  # the product is formed before the add
+        if 2 * step < length:
+            decay[:, target] = decay[:, target] * decay[:, source]
         step *= 2
-    return decay, inputs
+    return states
+
+
+class _LinearRecurrence(torch.autograd.Function):
+    """All states of ``h_t = decay_t h_{t-1} + inputs_t`` (from ``initial``), with a hand-written backward.
+
+    The backward is the same recurrence run in reverse (``λ_t = g_t + decay_{t+1} λ_{t+1}``), so it costs one
+    more scan instead of autograd's record of every doubling step.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, decay: torch.Tensor, inputs: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+        first = inputs[:, :1] + decay[:, :1] * initial.unsqueeze(1)
+        states = _doubling_scan(decay, torch.cat([first, inputs[:, 1:]], dim=1))
+        ctx.save_for_backward(decay, states, initial)
+        return states
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        decay, states, initial = ctx.saved_tensors
+        later = torch.cat([decay[:, 1:], torch.zeros_like(decay[:, :1])], dim=1)
+        adjoint = _doubling_scan(later, grad, reverse=True)
+        previous = torch.cat([initial.unsqueeze(1), states[:, :-1]], dim=1)
+        return adjoint * previous, adjoint, decay[:, 0] * adjoint[:, 0]
 
 
 def _scan_chunk(
@@ -66,8 +98,7 @@ def _scan_chunk(
     """One chunk: u, delta (b, t, I); A (I, N); B, C (b, t, N); state (b, I, N) -> y (b, t, I), last state."""
     decay = torch.exp(delta.unsqueeze(-1) * A)
     inputs = (delta * u).unsqueeze(-1) * B.unsqueeze(2)
-    cumulative, states = _linear_recurrence(decay, inputs)
-    states = states + cumulative * state.unsqueeze(1)
+    states = _LinearRecurrence.apply(decay, inputs, state)
     y = torch.einsum("btin,btn->bti", states, C)
     return y, states[:, -1]
 
@@ -81,7 +112,7 @@ def selective_scan(
     D: torch.Tensor | None = None,
     z: torch.Tensor | None = None,
     delta_bias: torch.Tensor | None = None,
-    chunk_size: int = SCAN_CHUNK,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Mamba's selective scan with softplus on ``delta``; channels-last layout.
 
@@ -89,14 +120,15 @@ def selective_scan(
     ``delta_bias``: (I,). Computed in float32 like the authors' kernels; returns (batch, length, I) in ``u``'s
     dtype. The same maths as ``selective_scan_ref`` in ``mamba_ssm``, evaluated chunk by chunk.
     """
-    dtype = u.dtype
+    dtype, chunk_size = u.dtype, chunk_size or SCAN_CHUNK
     u, delta = u.float(), delta.float()
     if delta_bias is not None:
         delta = delta + delta_bias.float()
     delta = F.softplus(delta)
     A, B, C = A.float(), B.float(), C.float()
     state = u.new_zeros(u.shape[0], A.shape[0], A.shape[1])
-    recompute = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    recompute = needs_grad and u.shape[0] * u.shape[1] * A.numel() > RECOMPUTE_ABOVE
     outputs = []
     for start in range(0, u.shape[1], chunk_size):
         part = slice(start, start + chunk_size)

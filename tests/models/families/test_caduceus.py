@@ -68,8 +68,14 @@ def sequential_scan(u, delta, A, B, C, D, z, delta_bias) -> torch.Tensor:
     return (torch.stack(ys, 1) + u * D) * torch.nn.functional.silu(z)
 
 
-@pytest.mark.parametrize("length,chunk", [(1, 4), (13, 4), (16, 16), (37, 8)])
-def test_chunked_scan_equals_the_recurrence_in_values_and_gradients(length: int, chunk: int) -> None:
+@pytest.mark.parametrize("length,chunk,recompute", [(1, 4, False), (13, 4, True), (16, 16, False), (37, 8, True),
+                                                     (37, 8, False)])
+def test_chunked_scan_equals_the_recurrence_in_values_and_gradients(length: int, chunk: int, recompute: bool,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunk boundaries, the hand-written backward and (``recompute``) the per-chunk checkpointing."""
+    from dnalm.models.families import mamba
+
+    monkeypatch.setattr(mamba, "RECOMPUTE_ABOVE", 0 if recompute else 2**40)
     gen = torch.Generator().manual_seed(length)
     batch, inner, state = 2, 6, 4
     tensors = {
