@@ -84,6 +84,7 @@ class CaduceusConfig(PreTrainedConfig):
     pooling_strategy: str = "mean"
     conjoin_train: bool = False
     conjoin_eval: bool = False
+    pad_token_id: int | None = None
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:

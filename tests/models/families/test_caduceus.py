@@ -232,3 +232,23 @@ def test_rcps_config_needs_a_complement_map() -> None:
         CaduceusConfig(d_model=8, n_layer=1, rcps=True, complement_map=None)
     with pytest.raises(StrictDataclassClassValidationError, match="pooling_strategy"):
         CaduceusConfig(d_model=8, n_layer=1, pooling_strategy="median")
+
+
+@pytest.mark.gpu
+def test_mamba_ssm_cuda_kernels_match_the_pure_pytorch_scan() -> None:
+    """With ``mamba-ssm`` installed on a GPU the mixers use its kernels; they must give the pure scan's results."""
+    pytest.importorskip("mamba_ssm")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from dnalm.models.families.mamba import MambaMixer, kernels_available
+
+    assert kernels_available(torch.device("cuda"))
+    model = randomised(CaduceusForMaskedLM(config(rcps=True, d_model=64))).cuda()
+    ids = dna_ids(2, 300).cuda()
+    with torch.no_grad():
+        fast = model(ids).logits
+        for module in model.modules():
+            if isinstance(module, MambaMixer):
+                module.use_fast_path = False
+        pure = model(ids).logits
+    torch.testing.assert_close(fast, pure, atol=1e-3, rtol=1e-3)
