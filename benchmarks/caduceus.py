@@ -89,6 +89,8 @@ def run_native(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     model = CaduceusForMaskedLM(CaduceusConfig(**config_fields(args.layers))).to(args.device).train()
+    if getattr(args, "checkpointing", False):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return measure(model, args.length, args.repeats, args.device)
 
 

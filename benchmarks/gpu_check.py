@@ -11,7 +11,9 @@ Rows (every model has random weights built from the published architecture: no d
 3. one ``preset=low_memory`` training step of NT 2.5B's architecture (32 layers, LoRA r=8, 16-bit weights,
    gradient checkpointing; ``benchmarks/memory_measure.py``) with its measured peak memory;
 4. attention kernels at 2,048 tokens (forward + backward of one attention call, bf16): SDPA's flash and
-   memory-efficient kernels against eager ``softmax(QK^T)V``.
+   memory-efficient kernels against eager ``softmax(QK^T)V``;
+5. Caduceus-PS (16 blocks, d_model 256) forward + backward at its published 131,072 tokens, fp32 with block
+   checkpointing (``benchmarks/caduceus.py``): the ``mamba-ssm`` kernels when installed, else the pure scan.
 
 ``--tiny`` shrinks every size (2 layers, hidden 32, short sequences, 2-3 steps) so the whole script runs on a
 CPU in well under a minute; its figures mean nothing beyond "the path works".
@@ -163,6 +165,24 @@ def attention_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def caduceus_row(args: argparse.Namespace) -> dict[str, Any]:
+    """Forward + backward of Caduceus-PS at its published size and context, dnalm's native model, in a fresh
+    process (``benchmarks/caduceus.py``; fp32, block checkpointing; the ``mamba-ssm`` kernels when installed)."""
+    from benchmarks import caduceus
+
+    layers, tokens = (1, 64) if args.tiny else (16, 131072)
+    job = argparse.Namespace(layers=layers, length=tokens, repeats=1, threads=args.threads, device=args.device,
+                             checkpointing=True)
+    with mp.get_context("spawn").Pool(1) as pool:
+        result = pool.apply(caduceus.run_native, (job,))
+    from dnalm.models.families import mamba
+
+    kernels = "mamba-ssm kernels" if args.device == "cuda" and mamba.kernels_available_anywhere() else "pure PyTorch scan"
+    return {"check": f"Caduceus-PS fwd+bwd, {layers} layers, {tokens:,} tokens", "route": "dnalm native",
+            "samples/s": None, "tokens/s": result["tokens/s"], "peak MB": result["peak MiB"],
+            "ms": 1000 * result["s"], "note": kernels}
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """One Markdown table."""
     def number(value: float | None, digits: int) -> str:
@@ -183,7 +203,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40, help="optimiser steps per fine-tuning route")
     parser.add_argument("--threads", type=int, default=4, help="CPU threads per process")
     parser.add_argument("--attention-repeats", type=int, default=10)
-    parser.add_argument("--only", nargs="+", choices=("lora", "full", "low_memory", "attention"),
+    parser.add_argument("--only", nargs="+", choices=("lora", "full", "low_memory", "attention", "caduceus"),
                         help="run only these checks")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     return parser.parse_args(argv)
@@ -198,7 +218,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not torch.cuda.is_available():
             raise SystemExit("dnalm: error: --device cuda but torch sees no CUDA device; "
                              "run with --device cpu --tiny to check the path on a CPU")
-    wanted = set(args.only or ("lora", "full", "low_memory", "attention"))
+    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "caduceus"))
     steps = 2 if args.tiny else args.steps
     tokens = 8 if args.tiny else 1000
     rows: list[dict[str, Any]] = []
@@ -218,6 +238,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows.append(low_memory_row(args))
     if "attention" in wanted:
         rows += attention_rows(args)
+    if "caduceus" in wanted:
+        rows.append(caduceus_row(args))
     print()
     print(f"device={args.device}{' (tiny sizes)' if args.tiny else ''}")
     print(render(rows))

@@ -47,6 +47,11 @@ CHUNK_ELEMENTS = 2**18
 RECOMPUTE_ABOVE = 2**20
 
 
+def kernels_available_anywhere() -> bool:
+    """Whether the ``mamba-ssm`` CUDA selective scan is installed (it runs only on CUDA tensors)."""
+    return _cuda_selective_scan is not None
+
+
 def kernels_available(device: torch.device) -> bool:
     """Whether the ``mamba-ssm`` CUDA selective scan can run on ``device``."""
     return _cuda_selective_scan is not None and device.type == "cuda"
@@ -123,7 +128,8 @@ def selective_scan(
     dtype. The same maths as ``selective_scan_ref`` in ``mamba_ssm``, evaluated chunk by chunk.
     """
     dtype = u.dtype
-    chunk_size = chunk_size or max(16, min(256, CHUNK_ELEMENTS // (u.shape[0] * A.numel())))
+    if chunk_size is None:  # a GPU has no cache to fit; there fewer, longer chunks mean fewer kernel launches
+        chunk_size = 256 if u.is_cuda else max(16, min(256, CHUNK_ELEMENTS // (u.shape[0] * A.numel())))
     u, delta = u.float(), delta.float()
     if delta_bias is not None:
         delta = delta + delta_bias.float()
