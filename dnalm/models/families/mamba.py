@@ -139,9 +139,11 @@ def selective_scan(
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
     recompute = needs_grad and u.shape[0] * u.shape[1] * A.numel() > RECOMPUTE_ABOVE
     outputs = []
-    for start in range(0, u.shape[1], chunk_size):
-        part = slice(start, start + chunk_size)
-        args = (u[:, part], delta[:, part], A, B[:, part], C[:, part], state)
+    # split, not slicing in a loop: the backward of a split is one concatenation, while each slice's backward
+    # would write its gradient into a zero tensor of the whole length (quadratic in the length)
+    pieces = zip(*(t.split(chunk_size, dim=1) for t in (u, delta, B, C)), strict=True)
+    for u_part, delta_part, B_part, C_part in pieces:
+        args = (u_part, delta_part, A, B_part, C_part, state)
         if recompute:
             y, state = checkpoint(_scan_chunk, *args, use_reentrant=False)
         else:
