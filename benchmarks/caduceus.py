@@ -16,7 +16,8 @@ random tokens, one forward + backward of the masked-LM loss, fp32 on CPU.
     python benchmarks/caduceus.py --device cuda --layers 16 --lengths 131072 --only native
 
 Columns: **s** wall time of forward + backward (median of ``--repeats`` runs after one warm-up run),
-**tokens/s**, **peak MiB** the process's peak resident set size on CPU (``ru_maxrss``: imports count too) or
+**tokens/s**, **peak MiB** the process's peak resident set size on CPU (``ru_maxrss``: imports count too; glibc's
+mmap threshold is fixed at 1 MiB in both children so that freed tensors leave it) or
 ``torch.cuda.max_memory_allocated`` on CUDA, **run MiB** on CPU that peak less the resident size just before the
 runs (what forward + backward add on top of imports and weights).
 """
@@ -119,7 +120,10 @@ def child(args: argparse.Namespace, impl: str, length: int) -> dict | str:
     command = [python, __file__, "--child", impl, "--length", str(length), "--layers", str(args.layers),
                "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device,
                "--mirrors", args.mirrors]
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": str(args.threads)}
+    # glibc's mmap threshold fixed at 1 MiB on both sides: freed tensors leave the resident set, so the peak
+    # measures live memory rather than what the allocator kept after earlier frees
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": str(args.threads),
+           "MALLOC_MMAP_THRESHOLD_": str(2**20)}
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
