@@ -38,7 +38,9 @@ def test_zoo_matches_published_architectures() -> None:
     for row in zoo_entries():
         published = PUBLISHED_CONFIGS.get(row["hub id"])
         if published:
-            assert (row["layers"], row["hidden"]) == (published["num_hidden_layers"], published["hidden_size"]), row
+            layers = published.get("num_hidden_layers", published.get("n_layer"))  # Mamba configs: n_layer, d_model
+            hidden = published.get("hidden_size", published.get("d_model"))
+            assert (row["layers"], row["hidden"]) == (layers, hidden), row
 
 
 def test_low_memory_preset(make_cfg) -> None:
