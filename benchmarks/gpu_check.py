@@ -16,6 +16,8 @@ Rows (every model has random weights built from the published architecture: no d
    at 8 x 512 tokens, right-padded, bf16 (``benchmarks/dnabert2.py``'s native side, in its own process).
 6. dnalm's native HyenaDNA (hyenadna-large-1m's architecture, fp32, gradient checkpointing): forward + backward
    of one sequence of 32k, 160k, 450k and 1M tokens with its peak memory (``benchmarks/hyenadna.py``).
+7. Caduceus-PS (16 blocks, d_model 256) forward + backward at its published 131,072 tokens, fp32 with block
+   checkpointing (``benchmarks/caduceus.py``): the ``mamba-ssm`` kernels when installed, else the pure scan.
 
 ``--tiny`` shrinks every size (2 layers, hidden 32, short sequences, 2-3 steps) so the whole script runs on a
 CPU in well under a minute; its figures mean nothing beyond "the path works".
@@ -204,6 +206,24 @@ def hyenadna_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def caduceus_row(args: argparse.Namespace) -> dict[str, Any]:
+    """Forward + backward of Caduceus-PS at its published size and context, dnalm's native model, in a fresh
+    process (``benchmarks/caduceus.py``; fp32, block checkpointing; the ``mamba-ssm`` kernels when installed)."""
+    from benchmarks import caduceus
+
+    layers, tokens = (1, 64) if args.tiny else (16, 131072)
+    job = argparse.Namespace(layers=layers, length=tokens, repeats=1, threads=args.threads, device=args.device,
+                             checkpointing=True)
+    with mp.get_context("spawn").Pool(1) as pool:
+        result = pool.apply(caduceus.run_native, (job,))
+    from dnalm.models.families import mamba
+
+    kernels = "mamba-ssm kernels" if args.device == "cuda" and mamba.kernels_available_anywhere() else "pure PyTorch scan"
+    return {"check": f"Caduceus-PS fwd+bwd, {layers} layers, {tokens:,} tokens", "route": "dnalm native",
+            "samples/s": None, "tokens/s": result["tokens/s"], "peak MB": result["peak MiB"],
+            "ms": 1000 * result["s"], "note": kernels}
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """One Markdown table."""
     def number(value: float | None, digits: int) -> str:
@@ -225,7 +245,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4, help="CPU threads per process")
     parser.add_argument("--attention-repeats", type=int, default=10)
     parser.add_argument("--only", nargs="+",
-                        choices=("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna"),
+                        choices=("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna", "caduceus"),
                         help="run only these checks")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     return parser.parse_args(argv)
@@ -240,7 +260,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if not torch.cuda.is_available():
             raise SystemExit("dnalm: error: --device cuda but torch sees no CUDA device; "
                              "run with --device cpu --tiny to check the path on a CPU")
-    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna"))
+    wanted = set(args.only or ("lora", "full", "low_memory", "attention", "dnabert2", "hyenadna", "caduceus"))
     steps = 2 if args.tiny else args.steps
     tokens = 8 if args.tiny else 1000
     rows: list[dict[str, Any]] = []
@@ -264,6 +284,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows.append(dnabert2_row(args))
     if "hyenadna" in wanted:
         rows += hyenadna_rows(args)
+    if "caduceus" in wanted:
+        rows.append(caduceus_row(args))
     print()
     print(f"device={args.device}{' (tiny sizes)' if args.tiny else ''}")
     print(render(rows))

@@ -45,6 +45,7 @@ _EXTRA_LORA_TARGETS: dict[str, list[str]] = {
     "gena_lm_bert": ["query", "value"],
     "dnabert2": ["Wqkv"],
     "hyenadna_native": ["in_proj", "out_proj"],
+    "caduceus": ["in_proj", "out_proj"],
 }
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -249,8 +250,10 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
 
 
 def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> PreTrainedTokenizerBase | None:
-    """dnalm's tokenizer for a native family whose tokenizer files name remote code (HyenaDNA), else None."""
+    """dnalm's tokenizer for a native family whose published tokenizer class is remote code (HyenaDNA's
+    CharacterTokenizer, CaduceusTokenizer), or None."""
     from dnalm.models.families import native_tokenizer
+    from dnalm.tokenizers import published_tokenizer
 
     try:
         raw = _read_raw_config(source, revision, local_only)
@@ -264,10 +267,12 @@ def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> Pr
         return None  # no model config or tokenizer config here: AutoTokenizer reports what is missing
     if not path.is_file():
         return None
-    tokenizer = native_tokenizer(raw, json.loads(path.read_text()))
+    tokenizer_config = json.loads(path.read_text())
+    tokenizer = native_tokenizer(raw, tokenizer_config)
     if tokenizer is not None:
         log.info("using dnalm's character tokenizer for %s (its tokenizer files name remote code)", source)
-    return tokenizer
+        return tokenizer
+    return published_tokenizer(tokenizer_config)
 
 
 def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) -> None:

@@ -24,7 +24,7 @@ from .base import (
     pad,
 )
 from .bpe import BPETokenizer, train_bpe
-from .char import CharTokenizer, caduceus_tokenizer, hyenadna_tokenizer
+from .char import HYENA_ROLES, CharTokenizer, caduceus_tokenizer, hyena_vocab, hyenadna_tokenizer
 from .kmer import KmerTokenizer, OverlappingKmerTokenizer, dnabert_vocab, nt_vocab, to_kmer_text
 from .strand import complement, reverse_complement, reverse_complement_batch
 
@@ -44,6 +44,7 @@ __all__ = [
     "hyenadna_tokenizer",
     "load_tokenizer",
     "pad",
+    "published_tokenizer",
     "reverse_complement",
     "reverse_complement_batch",
     "train_bpe",
@@ -183,3 +184,27 @@ def load_tokenizer(path: str | Path, on_unknown: UnknownPolicy | None = None) ->
 
     hf = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)  # never prompt for remote code
     return as_dna_tokenizer(hf, on_unknown=on_unknown or "error")
+
+
+def _caduceus(tokenizer_config: dict[str, Any]) -> CharTokenizer:
+    characters = tokenizer_config.get("characters") or ("A", "C", "G", "T", "N")
+    return CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",), uppercase=True, on_unknown="unk")
+
+
+# tokenizer_config.json "tokenizer_class" of published tokenizers that are remote code -> dnalm equivalent
+_REMOTE_TOKENIZERS = {"CaduceusTokenizer": _caduceus}
+
+
+def published_tokenizer(tokenizer_config: dict[str, Any]) -> Any | None:
+    """A Hugging Face tokenizer (no remote code) equal to a published remote-code one, or None if not known.
+
+    ``tokenizer_config`` is the folder's ``tokenizer_config.json``. Known: Caduceus's ``CaduceusTokenizer``
+    (characters from ``characters`` when given, upper-cased, ``[SEP]`` appended, unknown characters -> ``[UNK]``).
+    """
+    build = _REMOTE_TOKENIZERS.get(str(tokenizer_config.get("tokenizer_class")))
+    if build is None:
+        return None
+    hf = build(tokenizer_config).to_hf()
+    if tokenizer_config.get("model_max_length"):
+        hf.model_max_length = int(tokenizer_config["model_max_length"])
+    return hf

@@ -1,10 +1,10 @@
-"""Native, weight-compatible implementations of DNA LM families whose remote code no longer runs.
+"""Native, weight-compatible implementations of DNA LM families whose remote code no longer runs (or needs CUDA).
 
 Importing this package registers the native configs and models with ``AutoConfig`` /
 ``AutoModel`` / ``AutoModelForMaskedLM`` under their own ``model_type`` (idempotent), so
 checkpoints saved by these classes load without ``trust_remote_code``. Published checkpoints
-(whose ``config.json`` still says ``esm`` / ``bert``, or, for DNABERT-2, names no ``model_type``) load
-through :func:`load_native`.
+(whose ``config.json`` still says ``esm`` / ``bert`` / ``caduceus`` with an ``auto_map``, or, for DNABERT-2,
+names no ``model_type``) load through :func:`load_native`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ from transformers import (
 )
 from transformers.utils import cached_file
 
+from dnalm.models.families.caduceus import (
+    CaduceusConfig,
+    CaduceusForMaskedLM,
+    CaduceusForSequenceClassification,
+    CaduceusModel,
+)
 from dnalm.models.families.dnabert2 import (
     DnaBert2Config,
     DnaBert2ForMaskedLM,
@@ -66,6 +72,10 @@ __all__ = [
     "DnaBert2ForMaskedLM",
     "DnaBert2ForSequenceClassification",
     "DnaBert2Model",
+    "CaduceusConfig",
+    "CaduceusForMaskedLM",
+    "CaduceusForSequenceClassification",
+    "CaduceusModel",
     "GenaBertConfig",
     "GenaBertForMaskedLM",
     "GenaBertForSequenceClassification",
@@ -117,6 +127,12 @@ _FAMILIES: dict[str, tuple[type, type, type, type]] = {
         HyenaDNAForCausalLM,
         HyenaDNAForSequenceClassification,
     ),
+    CaduceusConfig.model_type: (
+        CaduceusConfig,
+        CaduceusModel,
+        CaduceusForMaskedLM,
+        CaduceusForSequenceClassification,
+    ),
 }
 # Families whose language-model head predicts the next token (registered with AutoModelForCausalLM).
 CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
@@ -165,6 +181,8 @@ def _family(config_dict: dict[str, Any]) -> str | None:
     remote = _auto_map_text(config_dict)
     if _is_dnabert2(config_dict, remote):
         return DnaBert2Config.model_type
+    if model_type is None and "modeling_caduceus" in remote:
+        return CaduceusConfig.model_type
     if model_type == "esm":
         # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.
         # Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load natively.
@@ -208,7 +226,7 @@ def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrain
 
 def native_config(
     config_dict: dict[str, Any],
-) -> DnaBert2Config | GenaBertConfig | NucleotideTransformerV2Config:
+) -> DnaBert2Config | GenaBertConfig | NucleotideTransformerV2Config | CaduceusConfig:
     """Build the native config object from a published ``config.json`` dict (remote-code fields dropped)."""
     family = _family(config_dict)
     if family is None:
@@ -246,7 +264,7 @@ def load_native(
     new_head: bool = False,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
-    """Load a published NT v2 / GENA-LM BERT (dense or block-sparse) / DNABERT-2 checkpoint (folder or hub id) natively.
+    """Load a published NT v2 / GENA-LM BERT (dense or block-sparse) / DNABERT-2 / Caduceus checkpoint natively.
 
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
@@ -267,8 +285,8 @@ def load_native(
     if model_cls is None:
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT, DNABERT-2 and "
-            "HyenaDNA"
+            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT, DNABERT-2, "
+            "HyenaDNA and Caduceus"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)

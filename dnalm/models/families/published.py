@@ -1,4 +1,4 @@
-"""Architecture values of the published checkpoints the native families load.
+"""Architecture values of the published checkpoints the native families load (NT v2, GENA-LM, Caduceus).
 
 Keys are Hugging Face repository ids; values are the ``config.json`` fields that decide parameter
 shapes and numerics. The model zoo compares a checkpoint's config against these with
@@ -112,6 +112,30 @@ def _hyenadna(d_model: int, layers: int, max_seq_len: int) -> dict[str, Any]:
             "max_seq_len": max_seq_len}
 
 
+def _caduceus(rcps: bool) -> dict[str, Any]:
+    """kuleshov-group/caduceus-{ph,ps}_seqlen-131k_d_model-256_n_layer-16 (dotted names are ssm_cfg fields)."""
+    return {
+        "model_type": "caduceus",
+        "d_model": 256,
+        "n_layer": 16,
+        "vocab_size": 16,
+        "rcps": rcps,
+        "bidirectional": True,
+        "bidirectional_strategy": "add",
+        "bidirectional_weight_tie": True,
+        "rms_norm": True,
+        # PS blocks add their residual with the halves swapped on this path (see caduceus.py)
+        "fused_add_norm": True,
+        "norm_epsilon": 1e-5,
+        "ssm_cfg.d_state": 16,
+        "ssm_cfg.d_conv": 4,
+        "ssm_cfg.expand": 2,
+        "ssm_cfg.dt_rank": "auto",
+        "ssm_cfg.bias": False,
+        "ssm_cfg.conv_bias": True,
+    }
+
+
 PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "InstaDeepAI/nucleotide-transformer-v2-50m-multi-species": _nt_v2(512, 12, 16, 2048),
     "InstaDeepAI/nucleotide-transformer-v2-100m-multi-species": _nt_v2(512, 22, 16, 2048),
@@ -133,6 +157,8 @@ PUBLISHED_CONFIGS: dict[str, dict[str, Any]] = {
     "LongSafari/hyenadna-medium-160k-seqlen-hf": _hyenadna(256, 8, 160002),
     "LongSafari/hyenadna-medium-450k-seqlen-hf": _hyenadna(256, 8, 450002),
     "LongSafari/hyenadna-large-1m-seqlen-hf": _hyenadna(256, 8, 1000002),
+    "kuleshov-group/caduceus-ph_seqlen-131k_d_model-256_n_layer-16": _caduceus(rcps=False),
+    "kuleshov-group/caduceus-ps_seqlen-131k_d_model-256_n_layer-16": _caduceus(rcps=True),
 }
 
 
@@ -141,13 +167,23 @@ def config_mismatches(config_dict: dict[str, Any], name: str) -> list[str]:
 
     A field missing from ``config_dict`` counts as a mismatch, except ``last_layer_norm``, which the lastln
     and large GENA configs omit: AIRI's code then uses ``pre_layer_norm`` (a final LayerNorm for pre-LN models).
+    A dotted name (``ssm_cfg.d_state``) looks inside a nested dict.
     """
     if name not in PUBLISHED_CONFIGS:
         raise KeyError(f"{name!r} is not a known published checkpoint; known: {sorted(PUBLISHED_CONFIGS)}")
     defaults = {"last_layer_norm": config_dict.get("pre_layer_norm", False)}
     problems = []
     for field, expected in PUBLISHED_CONFIGS[name].items():
-        actual = config_dict.get(field, defaults.get(field, "<missing>"))
+        actual = _lookup(config_dict, field, defaults.get(field, "<missing>"))
         if actual != expected:
             problems.append(f"{field}: expected {expected!r}, found {actual!r}")
     return problems
+
+
+def _lookup(config_dict: dict[str, Any], field: str, default: Any) -> Any:
+    value: Any = config_dict
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value

@@ -136,3 +136,21 @@ def test_head_native_evaluates_a_fine_tuned_hyenadna_classifier(make_cfg, tmp_pa
     assert len(frame) == metrics["records"] == 30
     assert len(set(direct)) > 1  # the head separates these inputs, so the check below has teeth
     assert [int(label) for label in frame["predicted"]] == direct  # rows in record order
+
+
+def test_published_layout_caduceus_ps_fine_tunes_with_lora(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`model=caduceus_ps_131k model.name_or_path=<folder>` (the tiny golden fixture, published layout and
+    remote-code tokenizer config) trains end to end with LoRA on the BiMamba projections, no remote code."""
+    from dnalm.models.families import published
+
+    folder = Path(__file__).resolve().parents[2] / "fixtures" / "golden" / "caduceus_ps" / "model"
+    hub_id = "kuleshov-group/caduceus-ps_seqlen-131k_d_model-256_n_layer-16"
+    monkeypatch.setitem(published.PUBLISHED_CONFIGS, hub_id,
+                        {**published.PUBLISHED_CONFIGS[hub_id], "d_model": 16, "n_layer": 2})
+    cfg = make_cfg("model=caduceus_ps_131k", f"model.name_or_path={folder}", "strategy=lora", "strategy.r=2",
+                   "data.demo.train=32", "data.demo.valid=16", "data.demo.test=16", "data.demo.length=60")
+    metrics = train(cfg)
+
+    assert metrics["model"] == "caduceus_ps_131k" and metrics["strategy"] == "lora"
+    assert 0 < metrics["trainable_params"] < metrics["total_params"]
+    assert metrics["test/accuracy"] is not None
