@@ -62,9 +62,13 @@ def infer_task(train_labels: pd.Series, kind: str = "auto", label_names: list[st
         names = [str(n) for n in label_names]
     else:
         names = [str(v) for v in sorted(train_labels.unique().tolist())]
+    if len(names) < 2:
+        raise DataError(f"a {kind} task needs at least two classes; the training labels have only {names}. "
+                        "A classifier cannot learn from one class: check data.label_column and the train file, "
+                        "or list every class in data.label_names.")
     if kind == "binary" and len(names) != 2:
         raise DataError(f"a binary task needs two classes; the training labels have {len(names)}: {names[:10]}. "
-                        "Set data.task=multiclass or fix the labels.")
+                        "Set data.task=multiclass (or data.task=auto) or fix the labels.")
     return TaskSpec(kind, len(names), names)
 
 

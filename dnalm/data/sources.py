@@ -168,8 +168,14 @@ def _standard_columns(frame: pd.DataFrame, split: str, cfg: DictConfig) -> pd.Da
     return out.reset_index(drop=True)
 
 
+# The spellings of "no value" that spreadsheets, R and pandas write; read as text they would become a class.
+MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
+
+
 def _is_missing(value: object) -> bool:
-    return pd.api.types.is_scalar(value) and (pd.isna(value) or (isinstance(value, str) and not value.strip()))
+    if not pd.api.types.is_scalar(value):
+        return False
+    return bool(pd.isna(value)) or (isinstance(value, str) and value.strip().lower() in MISSING_LABELS)
 
 
 def _check_labels_present(frame: pd.DataFrame, split: str) -> None:
@@ -178,4 +184,4 @@ def _check_labels_present(frame: pd.DataFrame, split: str) -> None:
     if missing.any():
         first = frame["id"].iloc[int(missing.argmax())]
         raise DataError(f"{int(missing.sum())} {split} record(s) have no label, e.g. record '{first}'. "
-                        "Fill in the labels or remove those rows.")
+                        "Fill in the labels or remove those rows (empty, NaN, NA, null and None all count as missing).")
