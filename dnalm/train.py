@@ -108,6 +108,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "run_dir": str(run_dir),
+        **datamodule.report.get("leakage", {}),
     })
     if trainer.is_global_zero:
         path = results.write_metrics(run_dir, metrics)

@@ -18,8 +18,11 @@ SMALL = ["logger=csv", "trainer.max_epochs=1", "trainer.accelerator=cpu", "train
 def test_one_class_test_split_reports_null_auroc_with_a_warning(make_cfg, tmp_path: Path,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "table"
-    write_table(folder, "train", labelled_frame(40))
-    write_table(folder, "test", labelled_frame(10, seed=3, labels=[1] * 10))
+    train_frame = labelled_frame(40)
+    write_table(folder, "train", train_frame)
+    test_frame = labelled_frame(10, seed=3, labels=[1] * 10)
+    test_frame.loc[:1, "sequence"] = train_frame["sequence"].iloc[:2].to_numpy()  # two leaked sequences
+    write_table(folder, "test", test_frame)
     cfg = make_cfg(*SMALL, "data=table", f"data.path={folder}", small=False)
     with caplog.at_level(logging.WARNING):
         metrics = train(cfg)
@@ -29,5 +32,6 @@ def test_one_class_test_split_reports_null_auroc_with_a_warning(make_cfg, tmp_pa
     assert isinstance(saved["test/accuracy"], float)
     assert "test split's labels hold only the class(es) ['1']" in caplog.text
     assert "test/auroc" in caplog.text
+    assert saved["leakage/test_in_train"] == 2
     # two classes in valid: its metrics are numbers
     assert isinstance(saved["val/auroc"], float)

@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from dnalm.data import encode
 from dnalm.data.labels import TaskSpec, encode_labels, infer_task, stratified_split
+from dnalm.data.leakage import check_leakage
 from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
 from dnalm.data.sampler import GroupedLengthBatchSampler, ResumableDataLoader
 from dnalm.data.sources import load_splits
@@ -130,6 +131,9 @@ class DNADataModule(L.LightningDataModule):
                 self.task = infer_task(frames["train"]["label"], self.cfg.get("task", "auto"), names)
             if "valid" not in frames and self.cfg.get("val_fraction", 0.05) > 0:
                 frames["train"], frames["valid"] = self._carve_validation(frames["train"])
+        frames, leaks = check_leakage(frames, str(self.cfg.get("leakage", "warn")),
+                                      bool(self.cfg.get("leakage_reverse_complement", False)))
+        self.report["leakage"] = leaks
         if self.task is None:
             raise DataError("no train split and no label map: evaluation needs the task saved with the checkpoint.")
         for split in list(frames):
