@@ -15,8 +15,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import results, runtime
+from dnalm.checkpoints import read_checkpoint
 from dnalm.data.datamodule import DNADataModule
-from dnalm.errors import ConfigError
+from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import load_backbone
 from dnalm.models.module import DNALMModule
 from dnalm.utils.cli import run_task
@@ -40,6 +41,32 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     if not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt} does not exist.")
     return str(ckpt)
+
+
+# What a checkpoint's weights and optimizer state belong to: resuming under another value is a different run.
+RESUME_KEYS = (("model", "name"), ("model", "name_or_path"), ("strategy", "name"), ("head", "kind"))
+
+
+def check_resume_matches(cfg: DictConfig, ckpt_path: str) -> None:
+    """Refuse to resume a checkpoint trained with another model, strategy or head (``resume_any_model=true`` allows)."""
+    checkpoint = read_checkpoint(ckpt_path, mmap=True)
+    saved = checkpoint.get("dnalm_config") or {}
+    if not saved:
+        raise ModelLoadError(f"ckpt_path={ckpt_path} is not a dnalm checkpoint (no saved config): it cannot be "
+                             "resumed. Give a checkpoint written by dnalm.train.")
+    differ = []
+    for group, key in RESUME_KEYS:
+        before, now = (saved.get(group) or {}).get(key), (cfg.get(group) or {}).get(key)
+        if before is not None and str(before) != str(now):
+            differ.append(f"{group}.{key}: {before} in the checkpoint, {now} now")
+    if not differ:
+        return
+    if cfg.get("resume_any_model", False):
+        log.warning("resuming %s with another configuration (resume_any_model=true): %s", ckpt_path, "; ".join(differ))
+        return
+    raise ConfigError(f"ckpt_path={ckpt_path} was trained with another configuration ({'; '.join(differ)}): "
+                      "resuming would apply its weights to a different model. Resume with the checkpoint's settings, "
+                      "or start a new run without ckpt_path (resume_any_model=true forces it).")
 
 
 def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
@@ -68,9 +95,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(int(cfg.seed), workers=True)
     run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg)
+    if ckpt_path:
+        check_resume_matches(cfg, ckpt_path)
     module, datamodule, backbone = build(cfg)
     results.save_run_files(run_dir, cfg, datamodule.task.to_dict())
     trainable, total = module.count_parameters()
+    if datamodule.task.describe_positive():
+        log.info(datamodule.task.describe_positive())
     log.info("%s: %s trainable of %s parameters (%.2f%%)", cfg.strategy.name,
              f"{trainable:,}", f"{total:,}", 100 * trainable / total)
 
@@ -85,7 +116,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer = runtime.make_trainer(cfg, callbacks, loggers)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except ValueError as err:
+        if not ckpt_path or "parameter group" not in str(err):
+            raise
+        # torch's optimizer refuses a state of another set of trainable parameters
+        raise ConfigError(f"ckpt_path={ckpt_path}: its optimizer state does not fit this model's trainable "
+                          "parameters (another model, strategy or head). Resume with the checkpoint's settings, "
+                          "or start a new run without ckpt_path.") from err
 
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
@@ -101,6 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "model": cfg.model.name,
         "data": cfg.data.name,
         "strategy": cfg.strategy.name,
+        "positive_class": datamodule.task.positive_class,
         "seed": int(cfg.seed),
         "trainable_params": trainable,
         "total_params": total,

@@ -101,3 +101,15 @@ def test_long_sequence_is_scored_as_mean_of_window_logits(make_cfg, checkpoint: 
     np.testing.assert_allclose(frame.loc[0, ["prob_0", "prob_1"]].to_numpy(float), expected.numpy(), atol=1e-5)
     # ...which differs from scoring the first window alone (the aggregation matters).
     assert not np.allclose(torch.softmax(logits[0], -1).numpy(), expected.numpy(), atol=1e-4)
+
+
+def test_evaluate_says_a_model_override_is_ignored(make_cfg, checkpoint: str, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    cfg = make_cfg(f"ckpt_path={checkpoint}", *DEMO, f"model.name_or_path={tmp_path / 'other_model'}",
+                   config_name="evaluate")
+    with caplog.at_level(logging.WARNING):
+        written = evaluate(cfg)
+    assert f"model.name_or_path={tmp_path / 'other_model'} is ignored" in caplog.text
+    assert written["positive_class"] == "1"

@@ -21,6 +21,19 @@ class TaskSpec:
     num_outputs: int
     label_names: list[str] = field(default_factory=list)
 
+    @property
+    def positive_class(self) -> str | None:
+        """The class binary F1, precision, recall and AUPRC refer to: the second of the label map."""
+        return self.label_names[1] if self.kind == "binary" and len(self.label_names) == 2 else None
+
+    def describe_positive(self) -> str | None:
+        """A log line saying which class is positive and how to choose another (binary tasks only)."""
+        if self.positive_class is None:
+            return None
+        negative, positive = self.label_names
+        return (f"binary task: positive class {positive!r} (negative {negative!r}); F1, precision, recall and AUPRC "
+                f"refer to {positive!r}. To make {negative!r} positive: data.label_names=[{positive},{negative}]")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (saved with runs and in checkpoints)."""
         return {"kind": self.kind, "num_outputs": self.num_outputs, "label_names": list(self.label_names)}
