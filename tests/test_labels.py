@@ -119,3 +119,11 @@ def test_one_class_is_refused_with_advice_that_works(kind: str) -> None:
 def test_binary_error_for_three_classes_suggests_multiclass() -> None:
     with pytest.raises(DataError, match="data.task=multiclass"):
         infer_task(pd.Series(["a", "b", "c"]), "binary")
+
+
+def test_positive_class_of_string_labels_is_named() -> None:
+    task = infer_task(pd.Series(["bound", "unbound", "bound"]))
+    assert task.positive_class == "unbound"
+    assert "positive class 'unbound'" in task.describe_positive()
+    assert "data.label_names=[unbound,bound]" in task.describe_positive()
+    assert infer_task(pd.Series(["a", "b", "c"])).positive_class is None

@@ -33,5 +33,6 @@ def test_one_class_test_split_reports_null_auroc_with_a_warning(make_cfg, tmp_pa
     assert "test split's labels hold only the class(es) ['1']" in caplog.text
     assert "test/auroc" in caplog.text
     assert saved["leakage/test_in_train"] == 2
+    assert saved["positive_class"] == "1"
     # two classes in valid: its metrics are numbers
     assert isinstance(saved["val/auroc"], float)
