@@ -11,6 +11,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import runtime
+from dnalm.apps.inputs import warn_duplicate_ids
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
 from dnalm.inference import gather_outputs, load_module, predictions_frame
@@ -34,6 +35,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     datamodule = DNADataModule(data_cfg, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
                                cache_dir=cfg.paths.get("cache_dir"), only_splits=("test",))
     datamodule.setup("predict")
+    warn_duplicate_ids(datamodule.splits["test"].records["id"].tolist(), cfg.input)
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
     outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False)))
     frame = predictions_frame(outputs, datamodule.splits["test"].records, task)

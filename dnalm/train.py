@@ -20,7 +20,7 @@ from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import load_backbone
 from dnalm.models.module import DNALMModule
-from dnalm.utils.cli import run_task
+from dnalm.utils.cli import check_types, run_task
 
 log = logging.getLogger("dnalm.train")
 
@@ -174,6 +174,7 @@ def _finish_wandb(loggers: list[Any]) -> None:
 def _sweep_job(cfg: DictConfig) -> dict[str, Any] | None:
     """A multirun job: a failure is written to ``error.txt`` in the job dir and logged; the study goes on."""
     try:
+        check_types(cfg)
         return train(cfg)
     except Exception as err:  # noqa: BLE001 - one failed job must not end a study (dnalm.report lists it)
         import traceback
