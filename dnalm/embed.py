@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from dnalm.apps.inputs import policy_from, read_sequences
+from dnalm.apps.inputs import check_output, policy_from, read_sequences
 from dnalm.apps.runner import Runner
 from dnalm.errors import ConfigError
 from dnalm.utils.cli import run_task
@@ -48,6 +48,8 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
     output = Path(str(cfg.output))
     if output.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"output={output} must end in .npy or .parquet.")
+    check_output(output, [cfg.input, cfg.get("ckpt_path")], bool(cfg.get("overwrite", False)),
+                 extra=[output.with_suffix(".ids.txt")] if output.suffix == ".npy" else [])
     records = read_sequences(cfg.input, cfg.data.get("sequence_column", "sequence"),
                              cfg.data.get("id_column") or "id", policy_from(cfg.data))
     layer = cfg.get("layer")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -11,7 +10,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import runtime
-from dnalm.apps.inputs import warn_duplicate_ids
+from dnalm.apps.inputs import check_output, warn_duplicate_ids
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
 from dnalm.inference import gather_outputs, load_module, predictions_frame
@@ -27,6 +26,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     """
     if not cfg.get("input"):
         raise ConfigError("give input=<FASTA or table file> (and output=<csv>).")
+    output = check_output(cfg.output, [cfg.input, cfg.get("ckpt_path")], bool(cfg.get("overwrite", False)))
     L.seed_everything(int(cfg.seed), workers=True)
     module, backbone, task = load_module(cfg)
     # from a plain container: Hydra's struct flag would refuse the new allow_unlabelled key
@@ -39,7 +39,6 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
     outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False)))
     frame = predictions_frame(outputs, datamodule.splits["test"].records, task)
-    output = Path(str(cfg.output))
     if trainer.is_global_zero:
         output.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(output, index=False)

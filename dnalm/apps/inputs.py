@@ -67,6 +67,22 @@ def read_sequences(path: str | Path, sequence_column: str = "sequence", id_colum
     return pd.DataFrame({"id": ids.iloc[kept].to_numpy(), "sequence": seqs})
 
 
+def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bool = False,
+                 extra: Sequence[Path] = ()) -> Path:
+    """Refuse to write over an input (always) or an existing output (unless ``overwrite``); return the path.
+
+    ``extra`` lists companion files written beside ``output`` (e.g. ``.ids.txt``), checked the same way.
+    """
+    output = Path(str(output))
+    sources = {Path(str(p)).resolve() for p in inputs if p}
+    for target in (output, *extra):
+        if target.resolve() in sources:
+            raise ConfigError(f"output={output} would overwrite the input {target}; choose another output file.")
+        if target.exists() and not overwrite:
+            raise ConfigError(f"{target} exists; choose another output=..., or set overwrite=true to replace it.")
+    return output
+
+
 def gc_content(seq: str) -> float:
     """Fraction of G and C among the A/C/G/T letters (N not counted); 0 for a sequence without any."""
     acgt = sum(seq.count(b) for b in "ACGT")
