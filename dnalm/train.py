@@ -69,6 +69,30 @@ def check_resume_matches(cfg: DictConfig, ckpt_path: str) -> None:
                       "or start a new run without ckpt_path (resume_any_model=true forces it).")
 
 
+def continue_run(cfg: DictConfig, ckpt_path: str) -> tuple[DictConfig, str | None]:
+    """Resume in the interrupted run's folder (``<run>/checkpoints/x.ckpt``) and W&B run: one training, one run.
+
+    Returns the config with ``paths.output_dir`` set to that folder (a copy; this launch's own folder gets a
+    ``resumed_into.txt`` pointer) and the W&B run id saved there, if any. A checkpoint outside a run folder
+    leaves both as they are.
+    """
+    original = Path(os.path.realpath(ckpt_path)).parent.parent
+    here = Path(cfg.paths.output_dir)
+    if not (original / "config_resolved.yaml").is_file() or original == Path(os.path.realpath(here)):
+        return cfg, None
+    here.mkdir(parents=True, exist_ok=True)
+    (here / "resumed_into.txt").write_text(f"{original}\n")
+    log.info("resuming run %s: its metrics, logs and checkpoints continue there", original)
+    for handler in logging.getLogger().handlers:  # Hydra's train.log of this launch: continue the original's
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == Path(os.path.realpath(here)):
+            extra = logging.FileHandler(original / Path(handler.baseFilename).name, mode="a")
+            extra.setFormatter(handler.formatter)
+            logging.getLogger().addHandler(extra)
+    wandb_file = original / runtime.WANDB_ID_FILE
+    wandb_id = wandb_file.read_text().strip() if wandb_file.is_file() else None
+    return OmegaConf.merge(cfg, {"paths": {"output_dir": str(original)}}), wandb_id
+
+
 def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
     """Backbone, strategy, data and module from a composed config."""
     backbone = load_backbone(cfg.model, native_head=bool(cfg.head.get("native", False)))
@@ -93,10 +117,15 @@ def build(cfg: DictConfig) -> tuple[DNALMModule, DNADataModule, Any]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, validate and test; write ``metrics.json`` in the run dir and return the metrics."""
     L.seed_everything(int(cfg.seed), workers=True)
-    run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg)
+    wandb_id = None
     if ckpt_path:
         check_resume_matches(cfg, ckpt_path)
+        cfg, wandb_id = continue_run(cfg, ckpt_path)
+    run_dir = Path(cfg.paths.output_dir)
+    if (run_dir / "metrics.json").exists() and not ckpt_path:
+        raise ConfigError(f"{run_dir} already holds another run's metrics.json; give this run its own folder "
+                          "(hydra.run.dir=...) instead of writing over it.")
     module, datamodule, backbone = build(cfg)
     results.save_run_files(run_dir, cfg, datamodule.task.to_dict())
     trainable, total = module.count_parameters()
@@ -112,9 +141,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint):
                 callback.dirpath = os.path.realpath(os.path.dirname(ckpt_path))
-    loggers = runtime.make_loggers(cfg)
+    csv_history = runtime.keep_csv_history(run_dir) if ckpt_path else None
+    loggers = runtime.make_loggers(cfg, wandb_id=wandb_id)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    runtime.save_wandb_id(loggers, run_dir)
     trainer = runtime.make_trainer(cfg, callbacks, loggers)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -156,6 +187,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=trainer.global_step)
         results.print_metrics(f"{cfg.run_name}: test metrics (best checkpoint)  ->  {path}", metrics)
     _finish_wandb(loggers)
+    if trainer.is_global_zero:
+        for logger in loggers:
+            logger.finalize("success")  # flush the CSV rows before the history goes back in front
+        runtime.merge_csv_history(csv_history)
     return metrics
 
 
@@ -171,18 +206,33 @@ def _finish_wandb(loggers: list[Any]) -> None:
             wandb.finish()
 
 
-def _sweep_job(cfg: DictConfig) -> dict[str, Any] | None:
-    """A multirun job: a failure is written to ``error.txt`` in the job dir and logged; the study goes on."""
+def write_error(cfg: DictConfig, err: BaseException) -> Path:
+    """``error.txt`` (type, message, traceback) in the run dir, so a failed run is listed with its reason."""
+    import traceback
+
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "error.txt"
+    path.write_text(f"{type(err).__name__}: {err}\n\n{''.join(traceback.format_exception(err))}")
+    return path
+
+
+def train_or_record(cfg: DictConfig) -> dict[str, Any]:
+    """:func:`train`; a failure (or Ctrl-C) leaves ``error.txt`` in the run dir before it propagates."""
     try:
         check_types(cfg)
         return train(cfg)
-    except Exception as err:  # noqa: BLE001 - one failed job must not end a study (dnalm.report lists it)
-        import traceback
+    except (Exception, KeyboardInterrupt) as err:
+        write_error(cfg, err)
+        raise
 
-        run_dir = Path(cfg.paths.output_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
-        log.error("job failed, study continues (%s/error.txt): %s: %s", run_dir, type(err).__name__, err)
+
+def _sweep_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """A multirun job: a failure is written to ``error.txt`` in the job dir and logged; the study goes on."""
+    try:
+        return train_or_record(cfg)
+    except Exception as err:  # noqa: BLE001 - one failed job must not end a study (dnalm.report lists it)
+        log.error("job failed, study continues (%s/error.txt): %s: %s", cfg.paths.output_dir, type(err).__name__, err)
         return None
 
 
@@ -193,7 +243,7 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    metrics = _sweep_job(cfg) if multirun else run_task(train, cfg)
+    metrics = _sweep_job(cfg) if multirun else run_task(train_or_record, cfg)
     value = (metrics or {}).get(cfg.get("optimized_metric") or "")
     return None if value is None else float(value)
 
