@@ -36,7 +36,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     frame = predictions_frame(outputs, datamodule.splits[split].records, task)
     metrics.update(describe(module, {
-        "model": backbone.name, "data": cfg.data.name, "split": split, "checkpoint": cfg.get("ckpt_path"),
+        "task": "evaluate", "model": backbone.name, "data": cfg.data.name, "split": split,
+        "checkpoint": cfg.get("ckpt_path"),
         "positive_class": task.positive_class,
         "records": len(frame), "windows": len(datamodule.splits[split].ids), "peak_memory_mb": runtime.peak_memory_mb(),
     }))

@@ -166,6 +166,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(_first(trainer.test(module, datamodule=datamodule, ckpt_path=eval_ckpt, weights_only=True)))
     throughput = next(c for c in callbacks if isinstance(c, runtime.Throughput))
     metrics.update({
+        "task": "train",
         "train/samples_per_second": throughput.samples_per_second,
         "peak_memory_mb": runtime.peak_memory_mb(),
         "model": cfg.model.name,
