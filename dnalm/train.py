@@ -189,9 +189,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results.print_metrics(f"{cfg.run_name}: test metrics (best checkpoint)  ->  {path}", metrics)
     _finish_wandb(loggers)
     if trainer.is_global_zero:
-        for logger in loggers:
-            logger.finalize("success")  # flush the CSV rows before the history goes back in front
-        runtime.merge_csv_history(csv_history)
+        runtime.merge_csv_history(csv_history)  # the Trainer flushed the CSV rows when testing ended
     return metrics
 
 
