@@ -161,6 +161,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
     metrics: dict[str, Any] = {}
     eval_ckpt = best if best else None
+    # A run stopped by trainer.max_steps inside the first epoch never validated, so it has no best checkpoint:
+    # it is validated and tested with its final weights, and the banner and metrics.json say so.
+    tested = f"best checkpoint {Path(best).name}" if best else "final weights: no validation ran during training"
+    if not best:
+        log.warning("no best checkpoint (training ended before the first validation): validating and testing "
+                    "the final weights; validate earlier with trainer.val_check_interval=<steps>")
     metrics.update(_first(trainer.validate(module, datamodule=datamodule, ckpt_path=eval_ckpt, weights_only=True)))
     if cfg.get("test", True) and "test" in datamodule.splits:
         metrics.update(_first(trainer.test(module, datamodule=datamodule, ckpt_path=eval_ckpt, weights_only=True)))
@@ -177,6 +183,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "trainable_params": trainable,
         "total_params": total,
         "best_checkpoint": best,
+        "tested": tested,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "run_dir": str(run_dir),
@@ -186,7 +193,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         path = results.write_metrics(run_dir, metrics)
         for logger in loggers:
             logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=trainer.global_step)
-        results.print_metrics(f"{cfg.run_name}: test metrics (best checkpoint)  ->  {path}", metrics)
+        results.print_metrics(f"{cfg.run_name}: test metrics ({tested})  ->  {path}", metrics)
     _finish_wandb(loggers)
     if trainer.is_global_zero:
         runtime.merge_csv_history(csv_history)  # the Trainer flushed the CSV rows when testing ended

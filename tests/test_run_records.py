@@ -64,3 +64,14 @@ def test_resume_continues_in_the_interrupted_runs_folder(tmp_path: Path) -> None
     curve = pd.read_csv(first / "csv" / "metrics.csv")
     assert {0, 1} <= set(curve.dropna(subset=["train/loss"])["epoch"].astype(int))
     assert curve.dropna(subset=["train/loss"])["step"].is_unique
+
+
+def test_step_limited_run_is_validated_and_says_which_weights_were_tested(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    metrics = train(_cfg(tmp_path / "run", tmp_path, "trainer.max_steps=2"))  # 64 records / 16: 4 steps an epoch
+    assert metrics["global_step"] == 2 and metrics["best_checkpoint"] is None
+    assert "val/mcc" in metrics and "test/mcc" in metrics
+    assert metrics["tested"].startswith("final weights")
+    out = capsys.readouterr().out
+    assert "test metrics (final weights: no validation ran during training)" in out
+    assert "best checkpoint" not in out
