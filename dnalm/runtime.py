@@ -16,6 +16,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from dnalm.utils.quiet import quiet_wandb_logger, silence_library_noise
+
 log = logging.getLogger(__name__)
 
 
@@ -133,7 +135,8 @@ def make_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Any]:
             if wandb_id:
                 logger_cfg.update(id=wandb_id, resume="allow")
             Path(logger_cfg["save_dir"]).mkdir(parents=True, exist_ok=True)
-        loggers.append(instantiate(logger_cfg))
+        logger = instantiate(logger_cfg)
+        loggers.append(quiet_wandb_logger(logger) if name == "wandb" else logger)
     return loggers
 
 
@@ -186,6 +189,7 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Any],
     if isinstance(strategy, dict):
         kwargs["strategy"] = instantiate(strategy)
     kwargs.update(overrides)
+    silence_library_noise()
     return L.Trainer(callbacks=callbacks, logger=loggers or False,
                      enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
                      default_root_dir=cfg.paths.output_dir, **kwargs)
