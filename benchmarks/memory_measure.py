@@ -38,8 +38,14 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * resource.getpagesize()
 
 
-def one_step(layers: int, batch: int, tokens: int, device: str, threads: int) -> dict[str, Any]:
-    """Peak bytes of building the model and one LoRA training step, with the parameter count."""
+def one_step(layers: int, batch: int, tokens: int, device: str, threads: int,
+             dims: dict[str, int] | None = None) -> dict[str, Any]:
+    """Peak bytes of building the model and one LoRA training step, with the parameter count.
+
+    ``dims`` replaces NT 2.5B's widths (``hidden_size``, ``num_attention_heads``, ``intermediate_size``) for a
+    toy run that only checks the code path.
+    """
+    arch = {**NT_2500M, **(dims or {})}
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import EsmConfig, EsmModel
@@ -49,9 +55,9 @@ def one_step(layers: int, batch: int, tokens: int, device: str, threads: int) ->
     half = torch.float16 if cuda else torch.bfloat16  # CPUs have no fast float16 matmul
     baseline = _rss_bytes()
     config = EsmConfig(
-        vocab_size=NT_2500M["vocab_size"], hidden_size=NT_2500M["hidden_size"], num_hidden_layers=layers,
-        num_attention_heads=NT_2500M["num_attention_heads"], intermediate_size=NT_2500M["intermediate_size"],
-        max_position_embeddings=NT_2500M["max_position_embeddings"], position_embedding_type="absolute",
+        vocab_size=arch["vocab_size"], hidden_size=arch["hidden_size"], num_hidden_layers=layers,
+        num_attention_heads=arch["num_attention_heads"], intermediate_size=arch["intermediate_size"],
+        max_position_embeddings=arch["max_position_embeddings"], position_embedding_type="absolute",
         pad_token_id=1, mask_token_id=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )
     backbone = EsmModel._from_config(config, dtype=half, add_pooling_layer=False).to(device)

@@ -112,9 +112,7 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     overrides = [
         "model=hf", f"model.name_or_path={args.model}", "data=table", f"data.path={args.data}",
-        f"data.batch_size={args.batch_size}", "strategy=lora", f"strategy.r={args.lora_r}",
-        f"strategy.alpha={args.lora_alpha}", f"strategy.dropout={args.lora_dropout}",
-        f"strategy.target_modules=[{','.join(args.targets)}]", f"optim.lr={args.lr}",
+        f"data.batch_size={args.batch_size}", *strategy_overrides(args), f"optim.lr={args.lr}",
         f"optim.warmup_steps={warmup_steps(args)}", "logger=csv", "~callbacks",
         f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}", f"trainer.max_steps={args.steps}",
         "trainer.max_epochs=-1", "trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false",
@@ -178,6 +176,8 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         set_seed,
     )
 
+    import dnalm.models.families  # noqa: F401  NT v2 / GENA: the architecture trust_remote_code would load
+
     set_seed(args.seed)
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -196,9 +196,10 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     prep_s = time.perf_counter() - start
     prep_peak_mb = peak_memory_mb("cpu")
 
-    peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
-                             lora_dropout=args.lora_dropout, target_modules=list(args.targets))
-    model = get_peft_model(model, peft_config)
+    if args.strategy == "lora":
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
+                                 lora_dropout=args.lora_dropout, target_modules=list(args.targets))
+        model = get_peft_model(model, peft_config)
     clock = StepClock(args.device)
     collate = DataCollatorWithPadding(tokenizer)
 
@@ -231,6 +232,14 @@ def run_hf(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 # -- driver --------------------------------------------------------------------------------------------------
+def strategy_overrides(args: argparse.Namespace) -> list[str]:
+    """dnalm's strategy settings matching the Trainer side's (LoRA, or every weight trained)."""
+    if args.strategy == "full":
+        return ["strategy=full"]
+    return ["strategy=lora", f"strategy.r={args.lora_r}", f"strategy.alpha={args.lora_alpha}",
+            f"strategy.dropout={args.lora_dropout}", f"strategy.target_modules=[{','.join(args.targets)}]"]
+
+
 def warmup_steps(args: argparse.Namespace) -> int:
     """10 % of the steps, the same on both sides."""
     return int(0.1 * args.steps)
@@ -264,7 +273,8 @@ def spawn(side: str, args: argparse.Namespace) -> dict[str, Any]:
                "--data", str(args.data), "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--device", args.device, "--threads", str(args.threads), "--lora-r", str(args.lora_r),
                "--lora-alpha", str(args.lora_alpha), "--lora-dropout", str(args.lora_dropout),
-               "--lr", str(args.lr), "--seed", str(args.seed), "--targets", *args.targets]
+               "--lr", str(args.lr), "--seed", str(args.seed), "--strategy", args.strategy,
+               "--targets", *args.targets]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "WANDB_MODE": "disabled",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -326,6 +336,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "this process may use, as torch would)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs per side, order alternating; medians shown")
+    parser.add_argument("--strategy", choices=("lora", "full"), default="lora",
+                        help="LoRA on --targets, or full fine-tuning on both sides")
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--lora-alpha", type=int, default=16)
     parser.add_argument("--lora-dropout", type=float, default=0.1)

@@ -39,31 +39,61 @@ def wandb_credentials_present() -> bool:
 
 
 class Throughput(Callback):
-    """Training samples per second over the timed training batches (first batch excluded as warm-up)."""
+    """Training samples per second over the timed training batches (first batch excluded as warm-up).
+
+    Only the time inside training batches counts. On CUDA each batch is bracketed by two CUDA events, read
+    once when the rate is asked for, so timing never makes the host wait for the GPU in the middle of
+    training (a ``cuda.synchronize()`` per batch would stall the launch queue on every step).
+    """
 
     def __init__(self) -> None:
         self.samples = 0
         self.seconds = 0.0
         self._start = 0.0
         self._seen = 0
+        self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._open: torch.cuda.Event | None = None
+
+    @staticmethod
+    def _on_cuda(module: L.LightningModule) -> bool:
+        return module.device.type == "cuda"
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._start = time.perf_counter()
+        if self._on_cuda(module):
+            self._open = torch.cuda.Event(enable_timing=True)
+            self._open.record()
+        else:
+            self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
         self._seen += 1
-        if self._seen > 1:
+        if self._seen == 1:
+            self._open = None
+            return
+        self.samples += len(batch["input_ids"])
+        if self._open is not None:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self._pending.append((self._open, end))
+            self._open = None
+        else:
             self.seconds += time.perf_counter() - self._start
-            self.samples += len(batch["input_ids"])
+
+    def _resolve(self) -> None:
+        """Add up the recorded CUDA intervals (waits once for the last of them)."""
+        if self._pending:
+            self._pending[-1][1].synchronize()
+            self.seconds += sum(start.elapsed_time(end) for start, end in self._pending) / 1000.0
+            self._pending.clear()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._resolve()  # bounds the number of events held to one epoch's batches
 
     @property
     def samples_per_second(self) -> float | None:
         """Measured rate, or None before two batches ran."""
+        self._resolve()
         return self.samples / self.seconds if self.seconds > 0 else None
 
 

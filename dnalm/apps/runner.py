@@ -143,8 +143,9 @@ class Runner:
             input_ids = batch["input_ids"].to(self.device)
             mask = batch["attention_mask"].to(self.device)
             with amp:
-                values = (self.module.embed(input_ids, mask) if output == "embed"
-                          else self.module(input_ids, mask))
+                padded = batch.get("right_padded")
+                values = (self.module.embed(input_ids, mask, padded) if output == "embed"
+                          else self.module(input_ids, mask, padded))
             groups, means = group_mean(values.float(), batch["group"].to(self.device))
             means_np = means.cpu().numpy()
             if result is None:

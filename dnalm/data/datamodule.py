@@ -93,6 +93,8 @@ class Collator:
             "target": torch.from_numpy(targets),
             "group": torch.tensor([item["group"] for item in items], dtype=torch.long),
             "index": torch.tensor([item["index"] for item in items], dtype=torch.long),
+            # known here for free; the model would otherwise read it off the mask (a host sync on GPUs)
+            "right_padded": True,
         }
 
 

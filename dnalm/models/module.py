@@ -80,32 +80,43 @@ class DNALMModule(L.LightningModule):
             kwargs["use_cache"] = False
         return kwargs
 
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token embeddings from the strategy's layer (``[B, T, H]``); rows of padding are not meaningful."""
-        out = self.backbone(input_ids=input_ids, attention_mask=self._mask_for_backbone(attention_mask),
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      right_padded: bool | None = None) -> torch.Tensor:
+        """Token embeddings from the strategy's layer (``[B, T, H]``); rows of padding are not meaningful.
+
+        ``right_padded`` says how the batch was padded when the caller knows it (the collator does); unknown,
+        it is read from a CPU mask and assumed false for a mask on an accelerator.
+        """
+        out = self.backbone(input_ids=input_ids, attention_mask=self._mask_for_backbone(attention_mask, right_padded),
                             **self._backbone_kwargs())
         if self.strategy.layer != -1:
             return out.hidden_states[self.strategy.layer]
         return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
-    def _mask_for_backbone(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
+    def _mask_for_backbone(self, attention_mask: torch.Tensor, right_padded: bool | None) -> torch.Tensor | None:
         """``None`` for a right-padded batch of a decoder whose causal attention already hides the padding."""
-        if self.right_padding_needs_no_mask and bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
-            return None
-        return attention_mask
+        if not self.right_padding_needs_no_mask:
+            return attention_mask
+        if right_padded is None:
+            if attention_mask.device.type != "cpu":
+                return attention_mask  # checking would make the host wait for the device on every batch
+            right_padded = bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all())
+        return None if right_padded else attention_mask
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              right_padded: bool | None = None) -> torch.Tensor:
         """One pooled embedding per sequence (``[B, H]``)."""
         assert self.pooling is not None
-        hidden = self.hidden_states(input_ids, attention_mask)
+        hidden = self.hidden_states(input_ids, attention_mask, right_padded)
         return self.pooling(hidden, attention_mask)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                right_padded: bool | None = None) -> torch.Tensor:
         """Logits for a batch."""
         if self.native_head:
             return self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits
         assert self.head is not None
-        return self.head(self.embed(input_ids, attention_mask))
+        return self.head(self.embed(input_ids, attention_mask, right_padded))
 
     def _cached_logits(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         """Probing: run the frozen backbone once per item, then reuse its output every epoch."""
@@ -115,12 +126,12 @@ class DNALMModule(L.LightningModule):
         if not all(i in store for i in indices):
             with torch.no_grad():
                 if self._cache_tokens:
-                    hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"])
+                    hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"], batch.get("right_padded"))
                     lengths = batch["attention_mask"].sum(1).tolist()
                     for row, (i, n) in enumerate(zip(indices, lengths)):
                         store[i] = hidden[row, :n].detach().to("cpu", torch.float32)
                 else:
-                    pooled = self.embed(batch["input_ids"], batch["attention_mask"])
+                    pooled = self.embed(batch["input_ids"], batch["attention_mask"], batch.get("right_padded"))
                     for row, i in enumerate(indices):
                         store[i] = pooled[row].detach().to("cpu", torch.float32)
         dtype = next(self.head.parameters()).dtype
@@ -136,7 +147,7 @@ class DNALMModule(L.LightningModule):
         """Logits of a batch, through the probing cache when the strategy has one."""
         if self.uses_cache:
             return self._cached_logits(batch, stage)
-        return self(batch["input_ids"], batch["attention_mask"])
+        return self(batch["input_ids"], batch["attention_mask"], batch.get("right_padded"))
 
     # -- loss and steps ---------------------------------------------------------------------------------------
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

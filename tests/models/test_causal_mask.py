@@ -65,3 +65,26 @@ def test_encoders_always_get_the_mask(tmp_path: Path) -> None:
     with torch.no_grad():
         module.hidden_states(batch["input_ids"], batch["attention_mask"])
     assert spy.masks[0] is batch["attention_mask"]
+
+
+def test_a_mask_on_an_accelerator_is_not_read_back_unless_the_batch_says_how_it_was_padded(tmp_path: Path) -> None:
+    """Reading the mask of a CUDA batch would stall the host every step: only the collator's flag decides."""
+    backbone = load_tiny(save_tiny_model(tmp_path / "mistral", "mistral"))
+    module = make_module(backbone, FullFineTuning()).eval()
+    batch = token_batch(backbone.tokenizer, random_dna(2, [9, 4]))
+    mask = batch["attention_mask"]
+    meta = mask.to("meta")  # a tensor whose values cannot be read, like one on a GPU before a sync
+    assert module._mask_for_backbone(meta, None) is meta
+    assert module._mask_for_backbone(meta, True) is None
+    assert module._mask_for_backbone(mask, None) is None  # on the CPU the check is free
+    assert module._mask_for_backbone(mask, False) is mask
+
+
+def test_the_collator_marks_its_batches_right_padded() -> None:
+    from dnalm.data.datamodule import Collator
+
+    items = [{"input_ids": [5, 6, 7], "target": 0, "group": 0, "index": 0},
+             {"input_ids": [5], "target": 1, "group": 1, "index": 1}]
+    batch = Collator(pad_id=0)(items)
+    assert batch["right_padded"] is True
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
