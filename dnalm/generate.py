@@ -30,13 +30,13 @@ from dnalm.apps.inputs import (
     gc_content,
     jensen_shannon,
     kmer_spectrum,
-    policy_from,
     read_sequences,
     write_fasta,
 )
 from dnalm.apps.runner import pick_device
 from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import _resolve
 from dnalm.utils.cli import run_task
@@ -166,7 +166,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     reference = None
     if cfg.get("reference"):
-        reference = read_sequences(cfg.reference, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+        reference = read_sequences(cfg.reference, policy=policy_of(cfg.get("data")))["sequence"].tolist()
     stats = sequence_stats(sequences, reference, int(cfg.get("k", 4)))
     stats.update(counts, seconds=round(seconds, 3), bp_per_second=round(len(sequences) * int(cfg.length) / seconds, 1),
                  seed=int(cfg.seed), temperature=float(cfg.temperature), top_k=cfg.get("top_k"),

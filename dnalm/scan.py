@@ -23,9 +23,9 @@ from typing import Any, TextIO
 import hydra
 from omegaconf import DictConfig
 
-from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
 from dnalm.utils.cli import run_task
 
@@ -99,7 +99,7 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / str(cfg.prefix)
-    chunks = read_fasta_chunks(cfg.genome, policy_from(cfg.get("data")), chunk_bp=int(cfg.chunk_bp))
+    chunks = read_fasta_chunks(cfg.genome, policy_of(cfg.get("data")), chunk_bp=int(cfg.chunk_bp))
     windows_done, started = 0, time.perf_counter()
     pending: list[tuple[str, int, float]] = []  # windows of the current record: (chrom, start, prob)
     lengths: dict[str, int] = {}

@@ -10,18 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise_many
-from dnalm.data.sources import LINE, as_str_objects, policy_of, read_table
+from dnalm.data.sources import LINE, as_str_objects, read_table
 from dnalm.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-
-
-def policy_from(cfg: DictConfig | None) -> SequencePolicy:
-    """The ``data.policy`` block as a :class:`SequencePolicy` (defaults when absent)."""
-    return policy_of(cfg)
 
 
 def warn_duplicate_ids(ids: Sequence[str], path: str | Path) -> int:
