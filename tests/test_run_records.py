@@ -75,3 +75,11 @@ def test_step_limited_run_is_validated_and_says_which_weights_were_tested(tmp_pa
     out = capsys.readouterr().out
     assert "test metrics (final weights: no validation ran during training)" in out
     assert "best checkpoint" not in out
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
+    from dnalm import runtime
+
+    cfg = _cfg(tmp_path / "run", tmp_path, "logger=wandb", "logger.wandb.offline=true")
+    (logger,) = runtime.make_loggers(cfg, wandb_id="abc123")
+    assert logger.version == "abc123"  # the saved id, not a new run (Lightning passes resume="allow")
