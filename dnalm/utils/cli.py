@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dnalm.errors import ConfigError, DNALMError
 
@@ -36,7 +36,7 @@ def check_types(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key, throw_on_missing=False)
         except Exception:  # noqa: BLE001 - an interpolation error is reported where the value is used
             continue
-        if value is None:
+        if value is None or isinstance(value, (DictConfig, ListConfig)):  # another app's group of that name
             continue
         is_bool = isinstance(value, bool)  # a bool is an int to Python, never a count to a user
         if isinstance(value, types) and (not is_bool or bool in types):
