@@ -39,7 +39,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         log.info("resuming from %s", found[-1])
         return found[-1]
     if not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt_path={ckpt} does not exist.")
+        what = "is a folder; give a .ckpt file in it" if Path(ckpt).is_dir() else "does not exist"
+        raise ConfigError(f"ckpt_path={ckpt} {what}.")
     return str(ckpt)
 
 
