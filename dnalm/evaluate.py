@@ -28,6 +28,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = DNADataModule(cfg.data, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
                                cache_dir=cfg.paths.get("cache_dir"), only_splits=(split,))
     datamodule.setup("test")
+    if task.describe_positive():
+        log.info(task.describe_positive())
     loader = datamodule._loader(split, shuffle=False)
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), runtime.make_loggers(cfg))
     scores = trainer.test(module, dataloaders=loader)
@@ -36,7 +38,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     frame = predictions_frame(outputs, datamodule.splits[split].records, task)
     metrics.update(describe(module, {
-        "model": backbone.name, "data": cfg.data.name, "split": split, "checkpoint": cfg.get("ckpt_path"),
+        "task": "evaluate", "model": backbone.name, "data": cfg.data.name, "split": split,
+        "checkpoint": cfg.get("ckpt_path"),
+        "positive_class": task.positive_class,
         "records": len(frame), "windows": len(datamodule.splits[split].ids), "peak_memory_mb": runtime.peak_memory_mb(),
     }))
     if trainer.is_global_zero:

@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dnalm.checkpoints import read_checkpoint
 from dnalm.data.labels import TaskSpec
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import Backbone, load_backbone
@@ -42,14 +43,13 @@ def load_module(cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSpec]:
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path:
         path = Path(str(ckpt_path))
-        if not path.is_file():
-            raise ConfigError(f"ckpt_path={path} does not exist.")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(path)
         saved = checkpoint.get("dnalm_config")
         if not saved:
             raise ModelLoadError(f"{path} is not a dnalm checkpoint (no saved config); for a published Hugging Face "
                                  "classifier use model=hf model.name_or_path=<folder or id> head=native instead.")
         task = TaskSpec.from_dict(checkpoint["dnalm_task"])
+        _warn_ignored_model(cfg, saved["model"], path)
         head_cfg = OmegaConf.create(saved["head"])
         backbone = load_backbone(OmegaConf.create(saved["model"]), native_head=bool(head_cfg.get("native", False)))
         strategy = instantiate(saved["strategy"])
@@ -63,6 +63,15 @@ def load_module(cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSpec]:
     task = task_from_native(backbone)
     module = DNALMModule(backbone, task, FullFineTuning(), cfg.head, OmegaConf.create({"lr": 0.0}))
     return module, backbone, task
+
+
+def _warn_ignored_model(cfg: DictConfig, saved_model: dict[str, Any], path: Path) -> None:
+    """A ``model.name_or_path`` given with a checkpoint is not used: the checkpoint names its own backbone."""
+    given = (cfg.get("model") or {}).get("name_or_path")
+    if given and str(given) != str(saved_model.get("name_or_path")):
+        log.warning("model.name_or_path=%s is ignored: %s was trained on %s, and that backbone is used "
+                    "(drop the override, or train a checkpoint on the other model)", given, path,
+                    saved_model.get("name_or_path"))
 
 
 def _load_weights(module: DNALMModule, state_dict: dict[str, torch.Tensor], path: Path) -> None:

@@ -61,6 +61,26 @@ def metric_targets(task: TaskSpec, target: torch.Tensor) -> torch.Tensor:
     return target.long()
 
 
+# Metrics that need both classes among the targets: with one class they are 0/0, not a score.
+NEEDS_TWO_CLASSES = ("auroc", "auprc", "mcc")
+
+
+def undefined_metrics(task: TaskSpec, present: torch.Tensor, prefix: str) -> list[str]:
+    """Keys of ``prefix/...`` metrics that are undefined because the targets hold one class.
+
+    ``present`` marks which classes occurred among the targets (binary and multiclass tasks); per-class AUROC is
+    undefined for each absent class.
+    """
+    if task.kind not in ("binary", "multiclass"):
+        return []
+    keys = []
+    if int(present.sum()) < 2:
+        keys += [f"{prefix}/{name}" for name in NEEDS_TWO_CLASSES]
+    if task.kind == "multiclass":
+        keys += [f"{prefix}/auroc_{name}" for name, seen in zip(task.label_names, present.tolist()) if not seen]
+    return keys
+
+
 def flatten(values: dict[str, torch.Tensor]) -> dict[str, float]:
     """Metric results as plain floats (per-output regression values averaged)."""
     return {k: float(v.float().mean()) for k, v in values.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -12,6 +11,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import runtime
+from dnalm.apps.inputs import check_output, warn_duplicate_ids
 from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
@@ -28,6 +28,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     """
     if not cfg.get("input"):
         raise ConfigError("give input=<FASTA or table file> (and output=<csv>).")
+    output = check_output(cfg.output, [cfg.input, cfg.get("ckpt_path")], bool(cfg.get("overwrite", False)))
     L.seed_everything(int(cfg.seed), workers=True)
     module, backbone, task = load_module(cfg)
     # from a plain container: Hydra's struct flag would refuse the new allow_unlabelled key
@@ -36,10 +37,10 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     datamodule = DNADataModule(data_cfg, backbone.tokenizer, backbone.max_tokens, seed=int(cfg.seed), task=task,
                                cache_dir=cfg.paths.get("cache_dir"), only_splits=("test",))
     datamodule.setup("predict")
+    warn_duplicate_ids(datamodule.splits["test"].records["id"].tolist(), cfg.input)
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
     outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False)))
     frame = predictions_frame(outputs, datamodule.splits["test"].records, task)
-    output = Path(str(cfg.output))
     if trainer.is_global_zero:
         output.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(output, index=False)

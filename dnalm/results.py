@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,14 @@ def print_metrics(title: str, metrics: dict[str, Any], prefixes: tuple[str, ...]
     """A short aligned table of the metrics that start with one of ``prefixes``."""
     rows = {k: v for k, v in sorted(metrics.items()) if k.startswith(prefixes) and not k.startswith(("test/f1_", "test/auroc_"))}
     width = max((len(k) for k in rows), default=10)
-    print(f"\n{title}")
+    lines = [f"\n{title}"]
     for key, value in rows.items():
         value = clean(value)
-        print(f"  {key:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {key:<{width}}  {value}")
+        lines.append(f"  {key:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {key:<{width}}  {value}")
+    text = "\n".join(lines)
+    print(text)
+    # the run's log file (Hydra's train.log) keeps the final metrics too; the console already has them
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.stream.write(text + "\n")
+            handler.flush()

@@ -16,6 +16,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from dnalm.utils.quiet import quiet_wandb_logger, silence_library_noise
+
 log = logging.getLogger(__name__)
 
 
@@ -118,8 +120,49 @@ class EpochSummary(Callback):
         log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, shown)
 
 
-def make_loggers(cfg: DictConfig) -> list[Any]:
-    """Instantiate the configured loggers; W&B goes offline (no prompt) when there are no credentials."""
+WANDB_ID_FILE = "wandb_id.txt"  # in the run dir: a resumed run continues this W&B run
+
+
+def save_wandb_id(loggers: list[Any], run_dir: Path) -> None:
+    """Write the W&B run id into the run dir so a resume can continue that run instead of starting another."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            (Path(run_dir) / WANDB_ID_FILE).write_text(f"{logger.version}\n")
+
+
+CSV_BEFORE_RESUME = "metrics.before_resume.csv"
+
+
+def keep_csv_history(run_dir: Path) -> Path | None:
+    """Move a resumed run's ``csv/metrics.csv`` aside (Lightning's CSVLogger deletes it when it starts)."""
+    current = Path(run_dir) / "csv" / "metrics.csv"
+    if not current.is_file():
+        return None
+    saved = current.with_name(CSV_BEFORE_RESUME)
+    current.replace(saved)
+    return saved
+
+
+def merge_csv_history(saved: Path | None) -> None:
+    """Put the rows logged before the resume back in front of the resumed session's ``metrics.csv``."""
+    if saved is None or not saved.is_file():
+        return
+    import pandas as pd
+
+    current = saved.with_name("metrics.csv")
+    before = pd.read_csv(saved)
+    after = pd.read_csv(current) if current.is_file() else pd.DataFrame()
+    if "step" in before and "step" in after and len(after):
+        before = before[before["step"] < after["step"].min()]  # rows after the checkpoint are logged again
+    pd.concat([before, after], ignore_index=True).to_csv(current, index=False)
+    saved.unlink()
+
+
+def make_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Any]:
+    """Instantiate the configured loggers; W&B goes offline (no prompt) when there are no credentials.
+
+    ``wandb_id`` continues that W&B run (``resume="allow"``), as a resumed training does.
+    """
     loggers = []
     for name, logger_cfg in (cfg.get("logger") or {}).items():
         if logger_cfg is None:
@@ -131,8 +174,11 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
             if logger_cfg["offline"]:
                 os.environ.setdefault("WANDB_MODE", "offline")
             os.environ.setdefault("WANDB_SILENT", "true")
+            if wandb_id:
+                logger_cfg.update(id=wandb_id, resume="allow")
             Path(logger_cfg["save_dir"]).mkdir(parents=True, exist_ok=True)
-        loggers.append(instantiate(logger_cfg))
+        logger = instantiate(logger_cfg)
+        loggers.append(quiet_wandb_logger(logger) if name == "wandb" else logger)
     return loggers
 
 
@@ -185,6 +231,7 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Any],
     if isinstance(strategy, dict):
         kwargs["strategy"] = instantiate(strategy)
     kwargs.update(overrides)
+    silence_library_noise()
     return L.Trainer(callbacks=callbacks, logger=loggers or False,
                      enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
                      default_root_dir=cfg.paths.output_dir, **kwargs)

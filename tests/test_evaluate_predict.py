@@ -101,3 +101,53 @@ def test_long_sequence_is_scored_as_mean_of_window_logits(make_cfg, checkpoint: 
     np.testing.assert_allclose(frame.loc[0, ["prob_0", "prob_1"]].to_numpy(float), expected.numpy(), atol=1e-5)
     # ...which differs from scoring the first window alone (the aggregation matters).
     assert not np.allclose(torch.softmax(logits[0], -1).numpy(), expected.numpy(), atol=1e-4)
+
+
+def test_evaluate_says_a_model_override_is_ignored(make_cfg, checkpoint: str, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    cfg = make_cfg(f"ckpt_path={checkpoint}", *DEMO, f"model.name_or_path={tmp_path / 'other_model'}",
+                   config_name="evaluate")
+    with caplog.at_level(logging.WARNING):
+        written = evaluate(cfg)
+    assert f"model.name_or_path={tmp_path / 'other_model'} is ignored" in caplog.text
+    assert written["positive_class"] == "1"
+
+
+def test_predict_never_overwrites_its_input_and_asks_before_replacing_output(make_cfg, checkpoint: str,
+                                                                              tmp_path: Path) -> None:
+    from dnalm.errors import ConfigError
+
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">a\nACGTACGTAC\n")
+    before = fasta.read_text()
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        predict(make_cfg(f"ckpt_path={checkpoint}", f"input={fasta}", f"output={fasta}", "overwrite=true",
+                         config_name="predict"))
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    with pytest.raises(ConfigError, match="exists.*overwrite=true"):
+        predict(make_cfg(f"ckpt_path={checkpoint}", f"input={fasta}", f"output={out}", config_name="predict"))
+    assert fasta.read_text() == before and out.read_text() == "precious\n"
+    predict(make_cfg(f"ckpt_path={checkpoint}", f"input={fasta}", f"output={out}", "overwrite=true",
+                     "trainer.accelerator=cpu", config_name="predict"))
+    assert pd.read_csv(out)["id"].tolist() == ["a"]
+
+
+def test_predict_keeps_duplicate_names_apart_and_skips_empty_fasta_records(make_cfg, checkpoint: str, tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from dnalm.errors import DataError
+
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text(">x\nACGTACGTACGGA\n>empty\n\n>x\nTTTTGGGGCCCCA\n")
+    args = [f"ckpt_path={checkpoint}", f"input={fasta}", "trainer.accelerator=cpu"]
+    with pytest.raises(DataError, match=r"record 'empty' \(line 3\).*data\.policy\.empty=skip"):
+        predict(make_cfg(*args, f"output={tmp_path / 'a.csv'}", config_name="predict"))
+    with caplog.at_level(logging.WARNING):
+        frame = predict(make_cfg(*args, f"output={tmp_path / 'b.csv'}", "data.policy.empty=skip",
+                                 config_name="predict"))
+    assert frame["id"].tolist() == ["x", "x"] and frame["prob_1"].iloc[0] != frame["prob_1"].iloc[1]
+    assert "1 record(s) share a name" in caplog.text and "empty_skipped=1" in caplog.text

@@ -109,7 +109,10 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> 
     _run(_command(tmp_path, logs, "b", "ckpt_path=last"), env)
     _run(_command(tmp_path, other, "full"), env)
 
-    resumed = json.loads((runs / "b" / "metrics.json").read_text())
+    # one training, one run: the resumed launch continues in the interrupted run's folder
+    assert (runs / "b" / "resumed_into.txt").is_file() and not (runs / "b" / "metrics.json").exists()
+    resumed = json.loads((runs / "a" / "metrics.json").read_text())
+    assert "test/mcc" in (runs / "a" / "train.log").read_text()
     full_dir = other / "train" / "runs" / "resume" / "full"
     full = json.loads((full_dir / "metrics.json").read_text())
     step = killed_at["global_step"]
@@ -121,7 +124,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path: Path) -> 
 
     # Every loss, learning rate and validation score logged after the kill point is the same: the first
     # resumed step sees the same batch, dropout masks, weights and optimizer state as the uninterrupted run.
-    after_kill = _logged_after(runs / "b" / "csv" / "metrics.csv", step)
+    after_kill = _logged_after(runs / "a" / "csv" / "metrics.csv", step)
     assert any(k == "train/loss" for _, k in after_kill) and any(k == "val/mcc" for _, k in after_kill)
     expected = _logged_after(full_dir / "csv" / "metrics.csv", step)
     assert after_kill.keys() == expected.keys()

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from dnalm.apps.inputs import policy_from, read_sequences
+from dnalm.apps.inputs import check_output, read_sequences
 from dnalm.apps.runner import Runner
 from dnalm.configs import CONFIG_DIR
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError
 from dnalm.utils.cli import run_task
 
@@ -49,8 +50,10 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
     output = Path(str(cfg.output))
     if output.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"output={output} must end in .npy or .parquet.")
+    check_output(output, [cfg.input, cfg.get("ckpt_path")], bool(cfg.get("overwrite", False)),
+                 extra=[output.with_suffix(".ids.txt")] if output.suffix == ".npy" else [])
     records = read_sequences(cfg.input, cfg.data.get("sequence_column", "sequence"),
-                             cfg.data.get("id_column") or "id", policy_from(cfg.data))
+                             cfg.data.get("id_column") or "id", policy_of(cfg.data))
     layer = cfg.get("layer")
     runner, _ = Runner.from_cfg(cfg, pooling=cfg.get("pooling"), layer=None if layer is None else int(layer))
     matrix = runner.run(records["sequence"].tolist(), "embed")

@@ -30,7 +30,6 @@ from dnalm.apps.inputs import (
     gc_content,
     jensen_shannon,
     kmer_spectrum,
-    policy_from,
     read_sequences,
     write_fasta,
 )
@@ -38,6 +37,7 @@ from dnalm.apps.runner import pick_device
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import _resolve
 from dnalm.models.loading import quiet_load_report, require_fit
@@ -181,7 +181,7 @@ def comparison_report(cfg: DictConfig, model: PreTrainedModel, tokenizer: PreTra
     if order:
         source = real
         if cfg.get("markov_source"):
-            whole = read_sequences(cfg.markov_source, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+            whole = read_sequences(cfg.markov_source, policy=policy_of(cfg.get("data")))["sequence"].tolist()
             source = pieces(whole, 10_000, 2_000, int(cfg.seed))
         sets[f"Markov order {order}"] = report.markov_sample(source, int(order), len(generated), int(cfg.length),
                                                              int(cfg.seed))
@@ -207,7 +207,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     reference = None
     if cfg.get("reference"):
-        whole = read_sequences(cfg.reference, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+        whole = read_sequences(cfg.reference, policy=policy_of(cfg.get("data")))["sequence"].tolist()
         reference = pieces(whole, int(cfg.length), int(cfg.num), int(cfg.seed))
     stats = sequence_stats(sequences, reference, int(cfg.get("k", 4)))
     stats.update(counts, seconds=round(seconds, 3), bp_per_second=round(len(sequences) * int(cfg.length) / seconds, 1),

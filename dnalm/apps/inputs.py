@@ -10,20 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
-from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
-from dnalm.data.sources import as_str_objects, read_table
+from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise_many
+from dnalm.data.sources import LINE, as_str_objects, read_table
 from dnalm.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 
-def policy_from(cfg: DictConfig | None) -> SequencePolicy:
-    """The ``data.policy`` block as a :class:`SequencePolicy` (defaults when absent)."""
-    if cfg is None or cfg.get("policy") is None:
-        return SequencePolicy()
-    return SequencePolicy(**OmegaConf.to_container(cfg.policy, resolve=True))
+def warn_duplicate_ids(ids: Sequence[str], path: str | Path) -> int:
+    """Log how many records share a name with an earlier one (their outputs stay separate rows); return it."""
+    duplicated = pd.Series(list(ids)).duplicated()
+    count = int(duplicated.sum())
+    if count:
+        examples = sorted(set(pd.Series(list(ids))[duplicated].head(3)))
+        log.warning("%s: %d record(s) share a name with an earlier record, e.g. %s; each keeps its own output row "
+                    "(in input order), so tell them apart by position or rename them", path, count, examples)
+    return count
 
 
 def read_sequences(path: str | Path, sequence_column: str = "sequence", id_column: str | None = "id",
@@ -35,16 +38,23 @@ def read_sequences(path: str | Path, sequence_column: str = "sequence", id_colum
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"input={path} does not exist.")
-    frame = read_table(path, sequence_column)
+        raise ConfigError(f"input={path} does not exist." if not path.exists() else
+                          f"input={path} is a folder; give a FASTA or table file.")
+    policy = policy or SequencePolicy()
+    frame = read_table(path, sequence_column, policy)
     if sequence_column not in frame.columns:
-        raise DataError(f"{path} has no {sequence_column!r} column (it has {list(frame.columns)}); set "
+        raise DataError(f"{path} has no {sequence_column!r} column (it has {[c for c in frame.columns if c != LINE]}); set "
                         "data.sequence_column.")
     ids = (frame[id_column].astype(str) if id_column and id_column in frame.columns
            else pd.Series([str(i) for i in range(len(frame))]))
     report = NormaliseReport()
-    seqs, kept = normalise_many(as_str_objects(frame[sequence_column]).tolist(), ids.tolist(), policy or SequencePolicy(),
-                                report)
+    lines = frame[LINE].tolist() if LINE in frame.columns else None
+    try:
+        seqs, kept = normalise_many(as_str_objects(frame[sequence_column]).tolist(), ids.tolist(), policy, report,
+                                    lines)
+    except BadSequenceError as err:
+        raise BadSequenceError(f"{path}: {err}") from err
+    warn_duplicate_ids(ids.iloc[kept].tolist(), path)
     if len(kept) != len(frame):
         log.warning("%s: %s", path, report.summary())
     if not kept:
@@ -53,6 +63,22 @@ def read_sequences(path: str | Path, sequence_column: str = "sequence", id_colum
     if label_column and label_column in frame.columns:
         out["label"] = frame[label_column].iloc[kept].to_numpy()
     return out
+
+
+def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bool = False,
+                 extra: Sequence[Path] = ()) -> Path:
+    """Refuse to write over an input (always) or an existing output (unless ``overwrite``); return the path.
+
+    ``extra`` lists companion files written beside ``output`` (e.g. ``.ids.txt``), checked the same way.
+    """
+    output = Path(str(output))
+    sources = {Path(str(p)).resolve() for p in inputs if p}
+    for target in (output, *extra):
+        if target.resolve() in sources:
+            raise ConfigError(f"output={output} would overwrite the input {target}; choose another output file.")
+        if target.exists() and not overwrite:
+            raise ConfigError(f"{target} exists; choose another output=..., or set overwrite=true to replace it.")
+    return output
 
 
 def gc_content(seq: str) -> float:

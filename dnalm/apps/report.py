@@ -1,9 +1,12 @@
 """``python -m dnalm.report <outputs or multirun dir>``: compare runs (tables, CSV, plots), list failed runs.
 
-Every ``metrics.json`` under the folder is one run. Runs are grouped by data × model × strategy; each group gets
-mean ± sample standard deviation over its runs (seeds), the number of runs and its best run. A run dir without a
-``metrics.json`` (it has ``.hydra/`` or ``config_resolved.yaml``) is listed as failed or unfinished with its reason
-(``error.txt`` written by a failed multirun job, else the last error line of its log), never dropped silently.
+Every training run's ``metrics.json`` under the folder is one run. Runs are grouped by data × model × strategy and
+by every other setting that differs between runs of those (e.g. ``trainer.max_steps``, ``optim.lr``; seeds and
+paths aside), shown as the group's ``settings``; each group gets mean ± sample standard deviation over its runs
+(seeds), the number of runs and its best run. A run dir without a ``metrics.json`` (it has ``.hydra/`` or
+``config_resolved.yaml``) is listed as failed or unfinished with its reason (``error.txt``, else the last error
+line of its log), never dropped silently. Runs of other tasks (evaluate, predict, ...) and launches that resumed
+another run's folder are listed apart, not compared.
 
 Writes into ``<dir>/report`` (or ``--out``): ``report.md``, ``summary.csv`` (one row per group), ``runs.csv`` (one
 row per run), ``failed.csv`` and PNG plots: metric bars with error bars per model, learning curves from each run's
@@ -28,6 +31,10 @@ import pandas as pd
 log = logging.getLogger("dnalm.report")
 
 GROUP_KEYS = ("data", "model", "strategy")
+SETTINGS = "settings"  # the other config values that tell a group apart, "key=value, ..."
+# config keys that differ between runs of one configuration (seeds, names, places), never grouping keys
+RUN_SPECIFIC = ("seed", "run_name", "tags", "study", "paths.", "logger.", "callbacks.checkpoint.dirpath", "run.",
+                "sweep.", "job.", "job_logging", "hydra", "ckpt_path", "task_name", "resume_any_model")
 DEFAULT_METRICS = ("test/mcc", "test/f1", "test/accuracy", "test/auroc", "val/mcc", "train/samples_per_second",
                    "peak_memory_mb", "trainable_params", "total_params")
 MISSING = "-"
@@ -38,7 +45,7 @@ class Problem:
     """A run dir that has no ``metrics.json``, with the reason found for it."""
 
     run_dir: Path
-    status: str  # failed | unfinished
+    status: str  # failed | unfinished | ignored
     reason: str
 
 
@@ -50,6 +57,7 @@ class Report:
     summary: pd.DataFrame
     problems: list[Problem]
     files: list[Path] = field(default_factory=list)
+    ignored: list[Problem] = field(default_factory=list)  # runs of other tasks, resumed launches
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,6 +66,40 @@ class Report:
 
 def _is_run_dir(path: Path) -> bool:
     return (path / ".hydra").is_dir() or (path / "config_resolved.yaml").is_file() or (path / "error.txt").is_file()
+
+
+def _config(run_dir: Path) -> dict[str, Any]:
+    """The run's resolved config (``config_resolved.yaml``, else Hydra's ``.hydra/config.yaml``), or {}."""
+    import yaml
+
+    for name in ("config_resolved.yaml", ".hydra/config.yaml"):
+        path = run_dir / name
+        if path.is_file():
+            try:
+                loaded = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def task_of(run_dir: Path, metrics: dict[str, Any] | None = None) -> str:
+    """Which dnalm task wrote ``run_dir``: ``metrics["task"]``, else the config's ``task_name``, else train."""
+    if metrics and metrics.get("task"):
+        return str(metrics["task"])
+    return str(_config(run_dir).get("task_name") or "train")
+
+
+def _ignored(run_dir: Path, metrics: dict[str, Any] | None) -> Problem | None:
+    """Why a run dir is not compared (resumed elsewhere, or not a training run), or None."""
+    pointer = run_dir / "resumed_into.txt"
+    if pointer.is_file():
+        return Problem(run_dir, "ignored", f"resumed run {pointer.read_text().strip()} (its results are there)")
+    task = task_of(run_dir, metrics)
+    if task != "train":
+        article = "an" if task[:1] in "aeiou" else "a"
+        return Problem(run_dir, "ignored", f"{article} {task} run, not a training run")
+    return None
 
 
 def _last_error_line(log_file: Path) -> str | None:
@@ -95,9 +137,12 @@ def collect(root: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
     candidates = {p.parent for p in root.rglob("metrics.json") if p.parent.name != "csv"}
     for marker in ("config_resolved.yaml", "error.txt", ".hydra"):
         candidates |= {p.parent for p in root.rglob(marker)}
+    candidates |= {p.parent for p in root.rglob("resumed_into.txt")}
     for run_dir in sorted(candidates):
         metrics_file = run_dir / "metrics.json"
-        if metrics_file.is_file():
+        if not metrics_file.is_file() and (ignored := _ignored(run_dir, None)) is not None:
+            problems.append(ignored)
+        elif metrics_file.is_file():
             try:
                 metrics = json.loads(metrics_file.read_text())
             except (OSError, json.JSONDecodeError) as err:
@@ -105,6 +150,9 @@ def collect(root: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
                 continue
             if not isinstance(metrics, dict):
                 problems.append(Problem(run_dir, "failed", "metrics.json is not a JSON object"))
+                continue
+            if (ignored := _ignored(run_dir, metrics)) is not None:
+                problems.append(ignored)
                 continue
             metrics["run_dir"] = str(run_dir)
             runs.append(metrics)
@@ -117,23 +165,56 @@ def collect(root: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
 # Aggregate
 # ---------------------------------------------------------------------------------------------------------------
 
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else str(value)
+    return out
+
+
+def setting_keys(frame: pd.DataFrame, configs: list[dict[str, str]]) -> list[str]:
+    """Config keys whose value differs between runs of one data × model × strategy (run-specific keys aside)."""
+    keys: set[str] = set()
+    for _, rows in frame.groupby(list(GROUP_KEYS)).groups.items():
+        block = [configs[i] for i in rows]
+        for key in set().union(*block):
+            if key.startswith(RUN_SPECIFIC):
+                continue
+            if len({c.get(key, MISSING) for c in block}) > 1:
+                keys.add(key)
+    return sorted(keys)
+
+
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run; the group keys are always present (``-`` where a run lacks one)."""
+    """One row per run; the group keys are always present (``-`` where a run lacks one).
+
+    ``settings`` holds the run's values of :func:`setting_keys` (the other config values that tell groups apart).
+    """
     frame = pd.DataFrame(runs)
     for key in (*GROUP_KEYS, "seed", "run_dir"):
         if key not in frame.columns:
             frame[key] = MISSING
     for key in GROUP_KEYS:
         frame[key] = frame[key].fillna(MISSING).astype(str)
-    return frame.sort_values([*GROUP_KEYS, "run_dir"]).reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    configs = [_flat(_config(Path(str(d)))) for d in frame["run_dir"]]
+    keys = setting_keys(frame, configs)
+    frame[SETTINGS] = [", ".join(f"{k}={c.get(k, MISSING)}" for k in keys) for c in configs]
+    frame.attrs[SETTINGS] = keys
+    return frame.sort_values([*GROUP_KEYS, SETTINGS, "run_dir"]).reset_index(drop=True)
 
 
 def summarise(frame: pd.DataFrame, metrics: Sequence[str], primary: str, higher_is_better: bool = True) -> pd.DataFrame:
-    """Per data × model × strategy: n, mean and sample std of each metric, and the best run by ``primary``."""
+    """Per data × model × strategy × settings: n, mean and sample std of each metric, the best run by ``primary``."""
     metrics = [m for m in metrics if m in frame.columns]
+    by = [*GROUP_KEYS, SETTINGS] if SETTINGS in frame.columns else list(GROUP_KEYS)
     rows = []
-    for keys, group in frame.groupby(list(GROUP_KEYS), sort=True):
-        row: dict[str, Any] = dict(zip(GROUP_KEYS, keys))
+    for keys, group in frame.groupby(by, sort=True):
+        row: dict[str, Any] = dict(zip(by, keys))
         row["n"] = len(group)
         for metric in metrics:
             values = pd.to_numeric(group[metric], errors="coerce").dropna()
@@ -170,27 +251,40 @@ def _pyplot() -> Any:
     return plt
 
 
+def _variant(row: pd.Series) -> str:
+    """Strategy plus the group's settings: what one marker series of a plot stands for."""
+    settings = str(row.get(SETTINGS) or "")
+    return f"{row['strategy']} ({settings})" if settings else str(row["strategy"])
+
+
 def plot_metric_bars(summary: pd.DataFrame, path: Path, metric: str) -> Path | None:
-    """Bars of the mean metric per model (one bar per strategy), error bars = std over seeds; one panel per data."""
+    """Mean metric per model (one marker per strategy/settings) with std error bars; one panel per data.
+
+    Points with error bars, not bars from zero: the y axis fits the values, so differences of a few hundredths
+    stay visible, and the spread over seeds is shown.
+    """
     if f"{metric} mean" not in summary or summary[f"{metric} mean"].isna().all():
         return None
     plt = _pyplot()
+    summary = summary.assign(_variant=[_variant(r) for _, r in summary.iterrows()])
     datasets = sorted(summary["data"].unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(max(5.0, 4.5 * len(datasets)), 4.2), squeeze=False)
     for ax, data in zip(axes[0], datasets):
         block = summary[summary["data"] == data]
-        models, strategies = sorted(block["model"].unique()), sorted(block["strategy"].unique())
-        width = 0.8 / len(strategies)
-        for i, strategy in enumerate(strategies):
-            part = block[block["strategy"] == strategy].set_index("model").reindex(models)
-            x = np.arange(len(models)) + (i - (len(strategies) - 1) / 2) * width
-            ax.bar(x, part[f"{metric} mean"], width, yerr=part[f"{metric} std"].fillna(0.0), capsize=3, label=strategy)
+        models, variants = sorted(block["model"].unique()), sorted(block["_variant"].unique())
+        width = 0.6 / len(variants)
+        for i, variant in enumerate(variants):
+            part = block[block["_variant"] == variant].set_index("model").reindex(models)
+            x = np.arange(len(models)) + (i - (len(variants) - 1) / 2) * width
+            ax.errorbar(x, part[f"{metric} mean"], yerr=part[f"{metric} std"].fillna(0.0), fmt="o", capsize=3,
+                        label=variant)
         ax.set_xticks(np.arange(len(models)), models, rotation=30, ha="right")
+        ax.set_xlim(-0.5, len(models) - 0.5)
         ax.set_title(str(data))
-        ax.set_ylabel(metric)
-        ax.legend(title="strategy", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        ax.set_ylabel(f"{metric} (mean ± std)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][-1].legend(title="strategy", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes: keep it in the file
     plt.close(fig)
     return path
 
@@ -221,16 +315,17 @@ def plot_learning_curves(runs: pd.DataFrame, path: Path, metric: str) -> Path | 
         for row, frame in curves:
             if str(row["data"]) != data:
                 continue
-            label = f"{row['model']}/{row['strategy']}/s{row.get('seed', MISSING)}"
+            label = f"{row['model']}/{_variant(row)}/s{row.get('seed', MISSING)}"
             for ax, column in ((ax_loss, "train/loss"), (ax_val, val_metric)):
                 if column in frame:
-                    points = frame[["step", column]].dropna()
+                    # the final re-validation of the best checkpoint logs at the last step again: one point per step
+                    points = frame[["step", column]].dropna().drop_duplicates("step", keep="first")
                     ax.plot(points["step"], points[column], marker="." if len(points) < 30 else None, label=label)
         ax_loss.set(title=f"{data}: training loss", xlabel="step", ylabel="train/loss")
         ax_val.set(title=f"{data}: {val_metric}", xlabel="step", ylabel=val_metric)
-        ax_val.legend(fontsize="x-small")
+        ax_val.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -254,9 +349,9 @@ def plot_params(runs: pd.DataFrame, path: Path, metric: str) -> Path | None:
         for (model, strategy), part in frame.groupby(["model", "strategy"]):
             ax.scatter(part[column], part[metric], marker=markers.get(strategy, "o"), label=f"{model}/{strategy}")
         ax.set(xscale="log", xlabel=column, ylabel=metric, title=f"{metric} vs {column}")
-    axes[1].legend(fontsize="x-small")
+    axes[1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -304,14 +399,14 @@ def plot_roc_pr(runs: pd.DataFrame, path: Path) -> Path | None:
     for row, (labels, scores) in found:
         fpr, tpr, recall, precision = roc_pr_points(labels, scores)
         label = f"{row['data']}/{row['model']}/{row['strategy']}/s{row.get('seed', MISSING)}"
-        ax_roc.plot(fpr, tpr, label=f"{label} (AUC {np.trapezoid(tpr, fpr):.3f})")
-        ax_pr.step(recall, precision, where="post", label=label)
+        ax_roc.plot(fpr, tpr)
+        ax_pr.step(recall, precision, where="post", label=f"{label} (AUC {np.trapezoid(tpr, fpr):.3f})")
     ax_roc.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
-    ax_roc.legend(fontsize="x-small")
+    ax_pr.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -358,17 +453,23 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def markdown(summary: pd.DataFrame, problems: list[Problem], metrics: Sequence[str], primary: str, root: Path,
-             n_runs: int, plots: list[Path]) -> str:
-    """The report as Markdown: one table per data set, then failed and unfinished runs, then the plots."""
+             n_runs: int, plots: list[Path], setting_keys: Sequence[str] = (),
+             ignored: Sequence[Problem] = ()) -> str:
+    """The report as Markdown: one table per data set, failed and unfinished runs, runs not compared, plots."""
     shown = [m for m in metrics if f"{m} mean" in summary.columns]
+    grouped = ", ".join([*GROUP_KEYS, *setting_keys])
     parts = [f"# dnalm report: {root}", "",
              f"{n_runs} finished run(s) in {len(summary)} group(s); {len(problems)} failed or unfinished. "
-             f"Cells are mean ± sample std over the group's runs (seeds); best run by {primary}.", ""]
+             f"Runs are grouped by {grouped} (seeds, names and paths aside); cells are mean ± sample std over "
+             f"the group's runs (seeds); best run by {primary}.", ""]
+    with_settings = bool(setting_keys) and SETTINGS in summary.columns
     for data, block in summary.groupby("data", sort=True):
         parts += [f"## {data}", ""]
-        header = ["model", "strategy", "n", *shown, "best run", f"best {primary}"]
-        rows = [[str(r["model"]), str(r["strategy"]), str(r["n"]), *(_mean_std(r, m) for m in shown),
-                 str(r["best run"]), _fmt(r[f"best {primary}"])] for _, r in block.iterrows()]
+        header = ["model", "strategy", *([SETTINGS] if with_settings else []), "n", *shown, "best run",
+                  f"best {primary}"]
+        rows = [[str(r["model"]), str(r["strategy"]), *([str(r[SETTINGS])] if with_settings else []), str(r["n"]),
+                 *(_mean_std(r, m) for m in shown), str(r["best run"]), _fmt(r[f"best {primary}"])]
+                for _, r in block.iterrows()]
         parts += [_md_table(header, rows), ""]
     parts += ["## Failed or unfinished runs", ""]
     if problems:
@@ -376,6 +477,9 @@ def markdown(summary: pd.DataFrame, problems: list[Problem], metrics: Sequence[s
                             [[str(p.run_dir), p.status, p.reason] for p in problems]), ""]
     else:
         parts += ["None.", ""]
+    if ignored:
+        parts += ["## Not compared", "",
+                  _md_table(["run dir", "reason"], [[str(p.run_dir), p.reason] for p in ignored]), ""]
     if plots:
         parts += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     return "\n".join(parts)
@@ -388,7 +492,9 @@ def build_report(root: Path, out: Path | None = None, metrics: Sequence[str] = D
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
     out = Path(out) if out is not None else root / "report"
-    runs, problems = collect(root)
+    runs, found = collect(root)
+    problems = [p for p in found if p.status != "ignored"]
+    ignored = [p for p in found if p.status == "ignored"]
     frame = runs_frame(runs) if runs else pd.DataFrame(columns=[*GROUP_KEYS, "seed", "run_dir"])
     summary = summarise(frame, metrics, primary) if runs else pd.DataFrame(columns=[*GROUP_KEYS, "n"])
     out.mkdir(parents=True, exist_ok=True)
@@ -401,8 +507,9 @@ def build_report(root: Path, out: Path | None = None, metrics: Sequence[str] = D
     if plots and runs:
         images = write_plots(frame, summary, out / "plots", primary)
     md = out / "report.md"
-    md.write_text(markdown(summary, problems, metrics, primary, root, len(frame), images))
-    return Report(frame, summary, problems, [md, *files, *images])
+    md.write_text(markdown(summary, problems, metrics, primary, root, len(frame), images,
+                           frame.attrs.get(SETTINGS, []), ignored))
+    return Report(frame, summary, problems, [md, *files, *images], ignored)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -422,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dnalm: error: {err}", file=sys.stderr)
         return 2
     print(report.files[0].read_text())
-    for problem in report.problems:
+    for problem in [*report.problems, *report.ignored]:
         print(f"dnalm.report: {problem.status}: {problem.run_dir}: {problem.reason}", file=sys.stderr)
     print(f"written: {', '.join(str(f) for f in report.files)}")
     return 0 if len(report.runs) or report.problems else 1

@@ -23,11 +23,11 @@ from typing import Any, TextIO
 import hydra
 from omegaconf import DictConfig
 
-from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
-from dnalm.errors import ConfigError
+from dnalm.data.sources import policy_of
+from dnalm.errors import ConfigError, DataError
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.scan")
@@ -89,6 +89,8 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("give ckpt_path=<fine-tuned classifier checkpoint> (or a published one with head=native).")
     if not cfg.get("genome"):
         raise ConfigError("give genome=<FASTA file, plain or gzip>.")
+    if not Path(str(cfg.genome)).is_file():
+        raise ConfigError(f"genome={cfg.genome} is not a file; give a FASTA file, plain or gzip.")
     window, stride = int(cfg.window), int(cfg.stride or cfg.window)
     if stride > window:
         raise ConfigError(f"stride={stride} is larger than window={window}: bases would be skipped.")
@@ -98,13 +100,19 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / str(cfg.prefix)
-    chunks = read_fasta_chunks(cfg.genome, policy_from(cfg.get("data")), chunk_bp=int(cfg.chunk_bp))
+    chunks = read_fasta_chunks(cfg.genome, policy_of(cfg.get("data")), chunk_bp=int(cfg.chunk_bp))
     windows_done, started = 0, time.perf_counter()
     pending: list[tuple[str, int, float]] = []  # windows of the current record: (chrom, start, prob)
     lengths: dict[str, int] = {}
 
+    header_lines: dict[str, int] = {}
+
     def record_lengths() -> Iterator[Any]:
         for chunk in chunks:
+            first = header_lines.setdefault(chunk.record, chunk.line)
+            if first != chunk.line:  # two records of one name would write overlapping bedGraph intervals
+                raise DataError(f"{cfg.genome}: record {chunk.record!r} (line {chunk.line}) has the same name as the "
+                                f"record at line {first}; a genome's record names must be unique: rename one.")
             lengths[chunk.record] = chunk.offset + len(chunk.sequence)
             yield chunk
 

@@ -24,10 +24,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
-from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import read_fasta
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
@@ -134,7 +134,7 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
     variants, skipped = vcf.split_alleles(rows, vcf_path)
     if skipped:
         log.warning("%d symbolic or non-ACGTN allele(s) are not scored, e.g. %s", len(skipped), skipped[:3])
-    contigs = load_contigs(Path(str(cfg.reference)), {v.chrom for v in variants}, policy_from(cfg.get("data")))
+    contigs = load_contigs(Path(str(cfg.reference)), {v.chrom for v in variants}, policy_of(cfg.get("data")))
     length = int(cfg.window)
     ref_seqs, alt_seqs, starts = [], [], []
     for v in variants:

@@ -135,7 +135,7 @@ class BuildConfig:
                 raise ValueError(f"{f.path}: no label; give it a label or set label_from_header.pattern")
         if self.label_from_header and self.label_from_header.unmatched not in ("error", "skip"):
             raise ValueError("label_from_header.unmatched must be error or skip")
-        SequencePolicy(self.policy.iupac, self.policy.empty, self.policy.gaps)  # type: ignore[arg-type]
+        SequencePolicy(self.policy.iupac, self.policy.empty, self.policy.gaps, "policy")  # type: ignore[arg-type]
 
     @classmethod
     def from_mapping(cls, cfg: Any) -> BuildConfig:
@@ -228,7 +228,7 @@ def _header_label(cfg: HeaderLabels, header: str, path: str, line: int) -> int |
 
 def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grouper) -> Iterator[_Row]:
     source = inp.source or Path(inp.path).name.split(".")[0]
-    policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps)  # type: ignore[arg-type]
+    policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps, "policy")  # type: ignore[arg-type]
     w = cfg.window
     lengths = stats.record_lengths[source]
     state: dict[str, Any] = {}
@@ -288,7 +288,7 @@ def _gc(seq: str) -> float:
 
 def _bed_rows(cfg: BuildConfig, bed: BedInput, stats: _Stats, grouper: _Grouper) -> Iterator[_Row]:
     source = bed.source or Path(bed.positives).name.split(".")[0]
-    policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps)  # type: ignore[arg-type]
+    policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps, "policy")  # type: ignore[arg-type]
     intervals = _read_bed(bed.positives)
     seen: set[str] = set()
     rng = np.random.default_rng(cfg.seed)

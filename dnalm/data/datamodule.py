@@ -11,15 +11,16 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from dnalm.data import encode
 from dnalm.data.labels import TaskSpec, encode_labels, infer_task, stratified_split
-from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise_many
+from dnalm.data.leakage import check_leakage
+from dnalm.data.normalise import BadSequenceError, NormaliseReport, normalise_many
 from dnalm.data.sampler import GroupedLengthBatchSampler, ResumableDataLoader
-from dnalm.data.sources import load_splits
+from dnalm.data.sources import HAS_LINES, LINE, SOURCE, load_splits, policy_of
 from dnalm.errors import ConfigError, DataError
 from dnalm.utils.memory import release_free_heap
 
@@ -132,6 +133,9 @@ class DNADataModule(L.LightningDataModule):
                 self.task = infer_task(frames["train"]["label"], self.cfg.get("task", "auto"), names)
             if "valid" not in frames and self.cfg.get("val_fraction", 0.05) > 0:
                 frames["train"], frames["valid"] = self._carve_validation(frames["train"])
+        frames, leaks = check_leakage(frames, str(self.cfg.get("leakage", "warn")),
+                                      bool(self.cfg.get("leakage_reverse_complement", False)))
+        self.report["leakage"] = leaks
         if self.task is None:
             raise DataError("no train split and no label map: evaluation needs the task saved with the checkpoint.")
         for split in list(frames):
@@ -143,9 +147,13 @@ class DNADataModule(L.LightningDataModule):
         log.info("data: %s", self.report["splits"])
 
     def _normalise(self, frame: pd.DataFrame, split: str) -> pd.DataFrame:
-        policy = SequencePolicy(**OmegaConf.to_container(self.cfg.get("policy", {}), resolve=True))
+        policy = policy_of(self.cfg)
         report = NormaliseReport()
-        seqs, kept = normalise_many(frame["sequence"].tolist(), frame["id"].tolist(), policy, report)
+        try:
+            seqs, kept = normalise_many(frame["sequence"].tolist(), frame["id"].tolist(), policy, report,
+                                        lines=frame[LINE].tolist() if frame.attrs.get(HAS_LINES) else None)
+        except BadSequenceError as err:
+            raise BadSequenceError(f"{frame.attrs.get(SOURCE, split)}: {err}") from err
         self.report.setdefault("normalise", {})[split] = report.summary()
         if len(kept) != len(frame):
             log.warning("%s: %s", split, report.summary())

@@ -13,14 +13,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise
+from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise, with_empty
+from dnalm.errors import DataError
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\x28\xb5\x2f\xfd": "zstd", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip"}
 _SNIFF_BYTES = 8192
 DEFAULT_CHUNK_BP = 1 << 20  # normalise about 1 Mbp at a time: fast, and memory stays bounded
 
 
-class FastaFormatError(ValueError):
+class FastaFormatError(DataError, ValueError):
     """The file is not FASTA; the message names the file, the line and what to fix."""
 
 
@@ -121,10 +122,10 @@ def _normalise_piece(lines: list[str], rid: str, first: int, policy: SequencePol
     """Normalise joined lines; on error, redo line by line so the message names the exact line and column."""
     scratch = NormaliseReport()
     try:
-        seq = normalise("".join(lines), rid, SequencePolicy(policy.iupac, "skip", policy.gaps), None, scratch)
+        seq = normalise("".join(lines), rid, with_empty(policy, "skip"), None, scratch)
     except BadSequenceError:
         for k, text in enumerate(lines):
-            normalise(text, rid, SequencePolicy(policy.iupac, "skip", policy.gaps), first + k)
+            normalise(text, rid, with_empty(policy, "skip"), first + k)
         raise  # unreachable in practice: some line must have raised
     scratch.records = scratch.kept = scratch.empty_skipped = 0  # record counts are kept by the caller
     scratch.skipped_ids.clear()
@@ -160,7 +161,7 @@ def read_fasta_chunks(path: str | Path, policy: SequencePolicy | None = None,
         if total == 0:
             if policy.empty == "error":
                 raise BadSequenceError(f"{path}: record {rid!r} (line {header_line}) is empty; remove it, or "
-                                       "set policy empty=skip to skip and count it")
+                                       f"set {policy.key}.empty=skip to skip and count it")
             report.skip(rid)
             continue
         report.kept += 1

@@ -21,6 +21,19 @@ class TaskSpec:
     num_outputs: int
     label_names: list[str] = field(default_factory=list)
 
+    @property
+    def positive_class(self) -> str | None:
+        """The class binary F1, precision, recall and AUPRC refer to: the second of the label map."""
+        return self.label_names[1] if self.kind == "binary" and len(self.label_names) == 2 else None
+
+    def describe_positive(self) -> str | None:
+        """A log line saying which class is positive and how to choose another (binary tasks only)."""
+        if self.positive_class is None:
+            return None
+        negative, positive = self.label_names
+        return (f"binary task: positive class {positive!r} (negative {negative!r}); F1, precision, recall and AUPRC "
+                f"refer to {positive!r}. To make {negative!r} positive: data.label_names=[{positive},{negative}]")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (saved with runs and in checkpoints)."""
         return {"kind": self.kind, "num_outputs": self.num_outputs, "label_names": list(self.label_names)}
@@ -62,9 +75,13 @@ def infer_task(train_labels: pd.Series, kind: str = "auto", label_names: list[st
         names = [str(n) for n in label_names]
     else:
         names = [str(v) for v in sorted(train_labels.unique().tolist())]
+    if len(names) < 2:
+        raise DataError(f"a {kind} task needs at least two classes; the training labels have only {names}. "
+                        "A classifier cannot learn from one class: check data.label_column and the train file, "
+                        "or list every class in data.label_names.")
     if kind == "binary" and len(names) != 2:
         raise DataError(f"a binary task needs two classes; the training labels have {len(names)}: {names[:10]}. "
-                        "Set data.task=multiclass or fix the labels.")
+                        "Set data.task=multiclass (or data.task=auto) or fix the labels.")
     return TaskSpec(kind, len(names), names)
 
 

@@ -11,10 +11,13 @@ The work is done on ASCII bytes with ``bytes.translate`` (a C loop), so clean se
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
+
+from dnalm.errors import ConfigError, DataError
 
 CANONICAL = b"ACGTN"
 IUPAC = b"RYKMSWBDHV"  # two- and three-base ambiguity codes; N is canonical
@@ -39,7 +42,11 @@ _TABLE_IUPAC_TO_N = bytes(_TABLE)
 MAX_SKIPPED_IDS = 20  # how many skipped record ids a report keeps (the count is always exact)
 
 
-class BadSequenceError(ValueError):
+class PolicyError(ConfigError, ValueError):
+    """An unknown value in the bad-input policy."""
+
+
+class BadSequenceError(DataError, ValueError):
     """A sequence the policy cannot accept; the message names the record, line, position, letter and fix."""
 
 
@@ -50,12 +57,13 @@ class SequencePolicy:
     iupac: Literal["to_n", "error"] = "to_n"  # R Y K M S W B D H V (either case)
     empty: Literal["error", "skip"] = "error"  # a record with no bases left
     gaps: Literal["remove", "error"] = "remove"  # '-' and '.'
+    key: str = "data.policy"  # where the user sets these (error messages name it: data.policy.empty=skip)
 
     def __post_init__(self) -> None:
         for name, allowed in (("iupac", ("to_n", "error")), ("empty", ("error", "skip")),
                               ("gaps", ("remove", "error"))):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"SequencePolicy.{name}={getattr(self, name)!r}; choose one of {allowed}")
+                raise PolicyError(f"{self.key}.{name}={getattr(self, name)!r}; choose one of {allowed}")
 
 
 @dataclass
@@ -114,6 +122,11 @@ def _raise_at(raw: bytes | str, pos: int, record: str, line: int | None, what: s
     raise BadSequenceError(f"{_where(record, line)}: {what} {shown!r} at position {pos + 1}; {fix}")
 
 
+def with_empty(policy: SequencePolicy, empty: Literal["error", "skip"]) -> SequencePolicy:
+    """``policy`` with another ``empty`` rule (same key for messages)."""
+    return dataclasses.replace(policy, empty=empty)
+
+
 def _count(data: bytes, chars: bytes) -> int:
     return len(data) - len(data.translate(None, chars))
 
@@ -141,10 +154,10 @@ def normalise(seq: str, record: str, policy: SequencePolicy, line: int | None = 
                       "DNA may only contain A C G T N, IUPAC codes, U, gaps '-' '.'; fix or remove the record")
         if policy.iupac == "error" and (m := _IUPAC_RE.search(raw)):
             _raise_at(raw, m.start(), record, line, "IUPAC ambiguity code",
-                      "set policy iupac=to_n to turn ambiguity codes into N, or fix the record")
+                      f"set {policy.key}.iupac=to_n to turn ambiguity codes into N, or fix the record")
         if policy.gaps == "error" and (m := _GAP_RE.search(raw)):
             _raise_at(raw, m.start(), record, line, "gap character",
-                      "set policy gaps=remove to drop alignment gaps, or fix the record")
+                      f"set {policy.key}.gaps=remove to drop alignment gaps, or fix the record")
         report.uppercased += _count(rest, _LOWER)
         report.u_to_t += _count(rest, b"Uu")
         report.iupac_to_n += _count(rest, IUPAC + IUPAC.lower())
@@ -155,7 +168,7 @@ def normalise(seq: str, record: str, policy: SequencePolicy, line: int | None = 
     if not seq:
         if policy.empty == "error":
             raise BadSequenceError(f"{_where(record, line)} is empty (no bases after removing gaps and "
-                                   "whitespace); remove it, or set policy empty=skip to skip and count it")
+                                   f"whitespace); remove it, or set {policy.key}.empty=skip to skip and count it")
         report.skip(record)
         return None
     report.kept += 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from dnalm.errors import DataError
+from dnalm.data.normalise import SequencePolicy
+from dnalm.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,25 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_table(path: Path, sequence_column: str = "sequence") -> pd.DataFrame:
-    """Read one csv/tsv/parquet (optionally gzipped) or FASTA file.
+LINE = "__line__"  # a column with each row's 1-based line in its file (for error messages), when known
+SOURCE = "source"  # DataFrame.attrs key: the file a frame was read from
+HAS_LINES = "has_lines"  # DataFrame.attrs key: LINE holds file lines (else row numbers, e.g. parquet)
+
+
+def policy_of(cfg: DictConfig | None) -> SequencePolicy:
+    """The ``data.policy`` block as a :class:`SequencePolicy` (defaults when absent)."""
+    from omegaconf import OmegaConf
+
+    if cfg is None or cfg.get("policy") is None:
+        return SequencePolicy()
+    return SequencePolicy(**OmegaConf.to_container(cfg.policy, resolve=True))
+
+
+def read_table(path: Path, sequence_column: str = "sequence", policy: SequencePolicy | None = None) -> pd.DataFrame:
+    """Read one csv/tsv/parquet (optionally gzipped) or FASTA file (FASTA records under ``policy``).
+
+    A ``__line__`` column gives each row's line in the file (csv/tsv: one row per line after the header;
+    FASTA: the header line), and ``attrs["source"]`` the path, so errors can point at the record.
 
     The sequence column of a csv/tsv is read as Python strings (object dtype): the tokenizer needs those, and
     pandas' default Arrow string column would hold every sequence twice until it is converted (on 1 kb
@@ -42,13 +61,22 @@ def read_table(path: Path, sequence_column: str = "sequence") -> pd.DataFrame:
     name = path.name.lower().removesuffix(".gz")
     try:
         if name.endswith(".parquet"):
-            return pd.read_parquet(path)
-        if name.endswith((".fa", ".fasta", ".fna")):
-            return read_fasta_table(path)
-        sep = "\t" if name.endswith(".tsv") else ","
-        return pd.read_csv(path, sep=sep, dtype={sequence_column: object}, keep_default_na=False, na_values=[])
+            frame = pd.read_parquet(path)
+        elif name.endswith((".fa", ".fasta", ".fna")):
+            frame = read_fasta_table(path, policy=policy)
+        else:
+            sep = "\t" if name.endswith(".tsv") else ","
+            frame = pd.read_csv(path, sep=sep, dtype={sequence_column: object}, keep_default_na=False, na_values=[])
+            frame[LINE] = np.arange(2, len(frame) + 2)
+    except (EOFError, OSError) as err:  # a truncated or corrupt gzip stream
+        raise DataError(f"cannot read {path}: the file is truncated or corrupt ({type(err).__name__}: {err}); "
+                        "re-download or re-compress it.") from err
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"cannot read {path}: {err}") from err
+    frame.attrs[SOURCE] = str(path)
+    return frame
 
 
 def as_str_objects(values: pd.Series) -> pd.Series:
@@ -58,16 +86,24 @@ def as_str_objects(values: pd.Series) -> pd.Series:
     return values.astype(str).astype(object)
 
 
-def read_fasta_table(path: Path, label_from_header: str | None = None) -> pd.DataFrame:
-    """A FASTA file as a table: ``id`` from the header, ``label`` from ``label=<x>`` in the header if present."""
-    from dnalm.data.fasta import read_fasta
+def read_fasta_table(path: Path, policy: SequencePolicy | None = None) -> pd.DataFrame:
+    """A FASTA file as a table: ``id`` from the header, ``label`` from ``label=<x>`` in the header if present.
 
-    ids, seqs, labels = [], [], []
-    for record_id, sequence, _line in read_fasta(path):
+    Empty records follow ``policy.empty`` (raise naming the record, or skip and count, logged).
+    """
+    from dnalm.data.fasta import read_fasta
+    from dnalm.data.normalise import NormaliseReport
+
+    report = NormaliseReport()
+    ids, seqs, labels, lines = [], [], [], []
+    for record_id, sequence, line in read_fasta(path, policy, report):
         ids.append(record_id)
         seqs.append(sequence)
         labels.append(_header_label(record_id))
-    frame = pd.DataFrame({"id": ids, "sequence": seqs})
+        lines.append(line)
+    if report.empty_skipped:
+        log.warning("%s: %s", path, report.summary())
+    frame = pd.DataFrame({"id": ids, "sequence": seqs, LINE: lines})
     if any(label is not None for label in labels):
         frame["label"] = labels
     return frame
@@ -87,13 +123,17 @@ def load_table_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
         raise DataError(f"data.path={path} does not exist. Point it at a folder with train/[valid]/test files "
                         "(.csv, .tsv, .parquet, optionally .gz) holding sequence and label columns.")
     column = str(cfg.get("sequence_column") or "sequence")
+    policy = policy_of(cfg)
     if path.is_file():
-        return {"test": read_table(path, column)}
+        if not cfg.get("allow_unlabelled", False):  # training and evaluation read a folder of splits
+            raise ConfigError(f"data.path={path} is a file; it must be a folder holding train/[valid]/test files, "
+                              f"e.g. data.path={path.parent} if {path.name} is one of them.")
+        return {"test": read_table(path, column, policy)}
     files = find_split_files(path)
     if "train" not in files and "test" not in files:
         raise DataError(f"{path} has no train or test file. Expected names like train.csv, valid.csv, test.csv "
                         "(.tsv/.parquet and .gz also work).")
-    return {split: read_table(file, column) for split, file in files.items()}
+    return {split: read_table(file, column, policy) for split, file in files.items()}
 
 
 def load_hub_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
@@ -147,11 +187,15 @@ def _standard_columns(frame: pd.DataFrame, split: str, cfg: DictConfig) -> pd.Da
     wanted = [seq_col, *label_cols] if split != "predict" else [seq_col]
     missing = [c for c in wanted if c not in frame.columns]
     if missing and not (split == "test" and missing == label_cols and cfg.get("allow_unlabelled", False)):
-        raise DataError(f"the {split} split has no column(s) {missing}; it has {list(frame.columns)}. "
+        columns = [c for c in frame.columns if c != LINE]
+        raise DataError(f"{frame.attrs.get(SOURCE, 'data')}: the {split} split has no column(s) {missing}; it has "
+                        f"{columns}. "
                         f"Set data.sequence_column / data.label_column to the right names.")
     if len(frame) == 0:
         raise DataError(f"the {split} split is empty; give it rows or remove the file.")
     out = pd.DataFrame({"sequence": as_str_objects(frame[seq_col])})
+    out[LINE] = frame[LINE].to_numpy() if LINE in frame.columns else np.arange(1, len(frame) + 1)
+    out.attrs[HAS_LINES] = LINE in frame.columns
     if id_col and id_col in frame.columns:
         out["id"] = frame[id_col].astype(str).to_numpy()
     elif "id" in frame.columns:
@@ -163,19 +207,32 @@ def _standard_columns(frame: pd.DataFrame, split: str, cfg: DictConfig) -> pd.Da
         out["label"] = frame[present[0]].to_numpy()
     elif present:
         out["label"] = list(frame[present].to_numpy())
+    out.attrs[SOURCE] = frame.attrs.get(SOURCE, f"the {split} split")
     if "label" in out.columns:
         _check_labels_present(out, split)
     return out.reset_index(drop=True)
 
 
+# The spellings of "no value" that spreadsheets, R and pandas write; read as text they would become a class.
+MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "null", "none", "<na>"})
+
+
+def where(frame: pd.DataFrame, row: int) -> str:
+    """``line N`` of a frame's row in its file (``row N`` where lines are unknown, e.g. parquet)."""
+    return f"{'line' if frame.attrs.get(HAS_LINES) else 'row'} {int(frame[LINE].iloc[row])}"
+
+
 def _is_missing(value: object) -> bool:
-    return pd.api.types.is_scalar(value) and (pd.isna(value) or (isinstance(value, str) and not value.strip()))
+    if not pd.api.types.is_scalar(value):
+        return False
+    return bool(pd.isna(value)) or (isinstance(value, str) and value.strip().lower() in MISSING_LABELS)
 
 
 def _check_labels_present(frame: pd.DataFrame, split: str) -> None:
     """An empty label cell is an error naming the record, never a silent extra class."""
     missing = frame["label"].map(_is_missing).to_numpy(dtype=bool)
     if missing.any():
-        first = frame["id"].iloc[int(missing.argmax())]
-        raise DataError(f"{int(missing.sum())} {split} record(s) have no label, e.g. record '{first}'. "
-                        "Fill in the labels or remove those rows.")
+        row = int(missing.argmax())
+        raise DataError(f"{frame.attrs.get(SOURCE)}: {int(missing.sum())} {split} record(s) have no label, e.g. "
+                        f"record '{frame['id'].iloc[row]}' ({where(frame, row)}). "
+                        "Fill in the labels or remove those rows (empty, NaN, NA, null and None all count as missing).")

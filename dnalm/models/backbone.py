@@ -87,6 +87,10 @@ def _resolve(reference: str, revision: str | None, what: str) -> tuple[str, bool
     """Return (reference, local_files_only) for loading, failing fast when the hub cannot be reached."""
     if hub.is_local(reference):
         return str(Path(reference).expanduser()), True
+    if hub.looks_like_path(reference):
+        key = {"model": "model.name_or_path", "tokenizer": "model.tokenizer"}.get(what, what)
+        raise ModelLoadError(f"{key}={reference}: the folder does not exist (a path, not a hub id). "
+                             f"Check the path (relative paths start where dnalm runs: {Path.cwd()}).")
     if hub.hub_reachable():
         return reference, False
     if hub.cached_on_disk(reference, revision=revision):

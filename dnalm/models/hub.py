@@ -15,6 +15,17 @@ def is_local(reference: str) -> bool:
     return Path(reference).expanduser().exists()
 
 
+def looks_like_path(reference: str) -> bool:
+    """A reference that can only be a local path: absolute, ``./``, ``../``, ``~``, or more than one ``/``.
+
+    A hub id is ``name`` or ``owner/name``; anything else is a folder the user meant, so a missing one is a
+    missing folder, not a model to download.
+    """
+    text = str(reference)
+    return (text.startswith(("/", "./", "../", "~", ".\\")) or text.count("/") > 1 or "\\" in text
+            or text in (".", ".."))
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face endpoint answers a TCP connection (False at once when offline mode is set).
 

@@ -60,6 +60,9 @@ class DNALMModule(L.LightningModule):
             use_packed_dropout(self)  # CPU dropout masks four per random word; identical elsewhere
         self.val_metrics = M.make_metrics(task, "val")
         self.test_metrics = M.make_metrics(task, "test")
+        # which classes the targets of an evaluation held (metrics like AUROC are undefined with one class)
+        self._present: dict[str, torch.Tensor] = {}
+        self.undefined: dict[str, list[str]] = {}  # split -> metric keys reported as null, not as a number
         self._cache: dict[str, dict[int, torch.Tensor]] = {"train": {}, "val": {}, "test": {}, "predict": {}}
         self._cache_tokens = self.pooling is not None and any(p.requires_grad for p in self.pooling.parameters())
         self.run_config: dict[str, Any] = {}  # model/strategy/head/optim/data configs, to rebuild from a checkpoint
@@ -192,23 +195,53 @@ class DNALMModule(L.LightningModule):
         _, targets = group_mean(batch["target"].float(), batch["group"])
         return loss, groups, mean_logits, targets.to(batch["target"].dtype)
 
+    def _count_classes(self, targets: torch.Tensor, stage: str) -> None:
+        if self.task.kind not in ("binary", "multiclass"):
+            return
+        counts = torch.bincount(targets.long().view(-1), minlength=self._num_logits())
+        present = self._present.get(stage)
+        self._present[stage] = counts > 0 if present is None else present | (counts.to(present.device) > 0)
+
+    def _epoch_metrics(self, metrics: Any, stage: str) -> dict[str, float]:
+        """Computed metrics; those the targets cannot define (one class) are NaN (null in metrics.json), with a warning."""
+        values = M.flatten(metrics.compute())
+        metrics.reset()
+        present = self._present.pop(stage, None)
+        if present is None:
+            return values
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            present = self.all_gather(present.to(self.device).long()).view(-1, present.numel()).amax(0) > 0
+        undefined = [k for k in M.undefined_metrics(self.task, present.cpu(), stage) if k in values]
+        if undefined:
+            split = {"val": "valid"}.get(stage, stage)
+            classes = [n for n, seen in zip(self.task.label_names, present.tolist()) if seen]
+            sanity = trainer is not None and trainer.sanity_checking  # two batches: one class proves nothing
+            if self.undefined.get(stage) != undefined and not sanity:  # once per split, not every validation
+                log.warning("the %s split's labels hold only the class(es) %s: %s are undefined and reported as "
+                            "null, not as a score", split, classes, ", ".join(undefined))
+            if not sanity:
+                self.undefined[stage] = undefined
+            values.update(dict.fromkeys(undefined, float("nan")))
+        return values
+
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, _, logits, targets = self._eval_step(batch, "val")
         self.val_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self._count_classes(targets, "val")
         self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(M.flatten(self.val_metrics.compute()), prog_bar=False)
-        self.val_metrics.reset()
+        self.log_dict(self._epoch_metrics(self.val_metrics, "val"), prog_bar=False)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, _, logits, targets = self._eval_step(batch, "test")
         self.test_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self._count_classes(targets, "test")
         self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(M.flatten(self.test_metrics.compute()))
-        self.test_metrics.reset()
+        self.log_dict(self._epoch_metrics(self.test_metrics, "test"))
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self.logits(batch, "predict")

@@ -46,3 +46,27 @@ def test_real_model_table_to_parquet(tmp_path: Path) -> None:
     frame = pd.read_parquet(out)
     assert frame.id.tolist() == ["a", "b", "c"] and frame.shape == (3, 65)
     assert np.isfinite(frame.drop(columns="id").to_numpy()).all()
+
+
+def test_embed_refuses_to_overwrite_and_follows_the_empty_policy(tmp_path: Path) -> None:
+    import pytest
+
+    from dnalm.errors import ConfigError, DataError
+
+    folder = save_tiny_model(tmp_path / "bert", "bert")
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">a\nACGTACGT\n>gone\n\n>b\nGGGGCCCC\n")
+    args = [f"model.name_or_path={folder}", f"input={fasta}"]
+    table = tmp_path / "in.parquet"
+    pd.DataFrame({"sequence": ["ACGTACGT"]}).to_parquet(table)
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        embed(app_cfg("embed", tmp_path, f"model.name_or_path={folder}", f"input={table}", f"output={table}",
+                      "overwrite=true"))
+    assert len(pd.read_parquet(table)) == 1
+    with pytest.raises(DataError, match=r"'gone' \(line 3\).*data\.policy\.empty=skip"):
+        embed(app_cfg("embed", tmp_path, *args, f"output={tmp_path / 'e.npy'}"))
+    summary = embed(app_cfg("embed", tmp_path, *args, f"output={tmp_path / 'e.npy'}", "data.policy.empty=skip"))
+    assert summary["records"] == 2
+    assert (tmp_path / "e.ids.txt").read_text().split() == ["a", "b"]
+    with pytest.raises(ConfigError, match=r"e\.npy exists.*overwrite=true"):
+        embed(app_cfg("embed", tmp_path, *args, f"output={tmp_path / 'e.npy'}", "data.policy.empty=skip"))

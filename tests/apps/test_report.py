@@ -102,3 +102,35 @@ def test_roc_pr_points_of_a_perfect_and_a_tied_ranking() -> None:
     assert precision[recall == 1.0].max() == pytest.approx(1.0)
     fpr, tpr, _, _ = roc_pr_points(np.array([1, 0]), np.array([0.5, 0.5]))
     assert np.trapezoid(tpr, fpr) == pytest.approx(0.5)
+
+
+def _fake_run(folder: Path, metrics: dict, config: dict | None = None) -> Path:
+    import yaml
+
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    if config is not None:
+        (folder / "config_resolved.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def test_groups_by_every_differing_setting_and_sets_other_runs_apart(tmp_path: Path) -> None:
+    base = {"data": "demo", "model": "tiny", "strategy": "full"}
+    for i, (steps, seed, mcc) in enumerate([(10, 1, 0.1), (10, 2, 0.2), (100, 1, 0.5), (100, 2, 0.7)]):
+        config = {"seed": seed, "run_name": f"r{seed}", "paths": {"output_dir": f"/x/{i}"},
+                  "trainer": {"max_steps": steps, "accelerator": "cpu"}, "task_name": "train"}
+        _fake_run(tmp_path / "runs" / f"r{i}", {**base, "seed": seed, "test/mcc": mcc}, config)
+    _fake_run(tmp_path / "eval", {**base, "task": "evaluate", "test/mcc": 0.99})
+    resumed = tmp_path / "relaunch"
+    (resumed / ".hydra").mkdir(parents=True)
+    (resumed / "resumed_into.txt").write_text(str(tmp_path / "runs" / "r0"))
+    report = build_report(tmp_path, tmp_path / "report", plots=False)
+    assert len(report.runs) == 4 and report.problems == []
+    assert sorted(p.run_dir.name for p in report.ignored) == ["eval", "relaunch"]
+    summary = report.summary.set_index("settings")
+    assert list(summary["n"]) == [2, 2]
+    assert summary.loc["trainer.max_steps=100", "test/mcc mean"] == pytest.approx(0.6)
+    assert summary.loc["trainer.max_steps=10", "test/mcc mean"] == pytest.approx(0.15)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "grouped by data, model, strategy, trainer.max_steps" in text and "## Not compared" in text
+    assert "an evaluate run, not a training run" in text

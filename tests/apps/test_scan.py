@@ -48,3 +48,31 @@ def test_overlapping_windows_tile_each_record(gc_classifier: Path, tmp_path: Pat
         assert (rows.start.to_numpy()[1:] == rows.end.to_numpy()[:-1]).all()
     bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t", names=["chrom", "start", "end", "name", "score"])
     assert bed.chrom.tolist() == ["c1"] and (bed.start.iloc[0], bed.end.iloc[0]) == (0, 150)
+
+
+def test_scan_refuses_duplicate_record_names_and_broken_fasta(gc_classifier: Path, tmp_path: Path,
+                                                              capsys) -> None:  # noqa: ANN001
+    import pytest
+
+    from dnalm.errors import DataError
+    from dnalm.utils.cli import run_task
+
+    genome = tmp_path / "dup.fa"
+    write_fasta(genome, [("c1", "GC" * 40), ("c2", "AT" * 40), ("c1", "GC" * 40)])
+    args = [f"ckpt_path={gc_classifier}", f"window={WINDOW}", f"stride={WINDOW}"]
+    with pytest.raises(DataError, match=r"record 'c1' \(line 5\) has the same name as the record at line 1"):
+        scan(app_cfg("scan", tmp_path, *args, f"genome={genome}"))
+    broken = tmp_path / "broken.fa"
+    broken.write_text("ACGT\n>c1\nACGT\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_task(scan, app_cfg("scan", tmp_path, *args, f"genome={broken}"))
+    assert exit_info.value.code == 2
+    assert "dnalm: error: " in capsys.readouterr().err
+
+
+def test_scan_skips_empty_records_under_the_policy(gc_classifier: Path, tmp_path: Path) -> None:
+    genome = tmp_path / "g.fa"
+    genome.write_text(f">c1\n{'GC' * 40}\n>empty\n>c2\n{'AT' * 40}\n")
+    summary = scan(app_cfg("scan", tmp_path, f"ckpt_path={gc_classifier}", f"genome={genome}", f"window={WINDOW}",
+                           f"stride={WINDOW}", "data.policy.empty=skip"))
+    assert summary["records"] == 2

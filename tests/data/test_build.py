@@ -261,6 +261,10 @@ def test_hydra_entry_point(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
+    again = subprocess.run(proc.args, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert [line for line in again.stderr.splitlines() if line.startswith("dnalm: error:")] == [
+        f"dnalm: error: {out} is not empty; choose another output_dir or set overwrite=true"]
     assert sum(len(pd.read_parquet(out / f"{s}.parquet")) for s in ("train", "valid", "test")) == 30
 
 

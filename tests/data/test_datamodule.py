@@ -290,3 +290,17 @@ def test_window_logits_are_averaged_per_record(make_cfg, tmp_path: Path) -> None
             rows += len(logits)
             seen += batch_groups.tolist()
     assert rows == 5 and sorted(seen) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("spelling", ["NaN", "nan", "NA", "null", "None", "N/A"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_missing_value_spellings_are_missing_labels(make_cfg, tmp_path: Path, spelling: str, split: str) -> None:
+    """``NaN`` or ``None`` in a label column is a missing label in every split, never an extra class."""
+    folder = tmp_path / "table"
+    frame = labelled_frame(20).astype({"label": object}).assign(id=[f"r{i}" for i in range(20)])
+    clean = frame.copy()
+    frame.loc[7, "label"] = spelling
+    write_table(folder, "train", frame if split == "train" else clean)
+    write_table(folder, "test", frame if split == "test" else clean)
+    with pytest.raises(DataError, match=f"{split} record.*no label, e.g. record 'r7'"):
+        _datamodule(make_cfg, folder)

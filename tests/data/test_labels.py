@@ -106,3 +106,24 @@ def test_stratified_split_of_non_class_targets_is_random() -> None:
     keep, held = stratified_split(targets, 0.2, 1)
     assert len(held) == 20 and len(keep) == 80
     assert held.max() - held.min() > 50  # spread over the range, not a contiguous block
+
+
+@pytest.mark.parametrize("kind", ["auto", "binary", "multiclass"])
+def test_one_class_is_refused_with_advice_that_works(kind: str) -> None:
+    """One training class cannot make a classifier: the message must not send the user to another dead end."""
+    with pytest.raises(DataError, match=r"at least two classes.*only \['a'\]") as err:
+        infer_task(pd.Series(["a", "a", "a"]), kind)
+    assert "data.task=multiclass" not in str(err.value)
+
+
+def test_binary_error_for_three_classes_suggests_multiclass() -> None:
+    with pytest.raises(DataError, match="data.task=multiclass"):
+        infer_task(pd.Series(["a", "b", "c"]), "binary")
+
+
+def test_positive_class_of_string_labels_is_named() -> None:
+    task = infer_task(pd.Series(["bound", "unbound", "bound"]))
+    assert task.positive_class == "unbound"
+    assert "positive class 'unbound'" in task.describe_positive()
+    assert "data.label_names=[unbound,bound]" in task.describe_positive()
+    assert infer_task(pd.Series(["a", "b", "c"])).positive_class is None

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise, normalise_many
+from dnalm.errors import ConfigError
 
 DEFAULT = SequencePolicy()
 
@@ -61,7 +62,7 @@ def test_gaps_are_removed_and_counted_by_default() -> None:
 
 
 def test_gaps_error_policy_raises() -> None:
-    with pytest.raises(BadSequenceError, match=r"gap character '-' at position 3; set policy gaps=remove"):
+    with pytest.raises(BadSequenceError, match=r"gap character '-' at position 3; set data.policy.gaps=remove"):
         normalise("AC-GT", "aln1", SequencePolicy(gaps="error"))
 
 
@@ -87,6 +88,8 @@ def test_empty_records_are_skipped_and_counted_under_skip_policy() -> None:
 def test_policy_rejects_unknown_values() -> None:
     with pytest.raises(ValueError, match="iupac"):
         SequencePolicy(iupac="drop")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"data.policy.empty=.drop.*choose one of"):
+        SequencePolicy(empty="drop")  # type: ignore[arg-type]
 
 
 def test_normalise_many_keeps_indices_and_merges_reports() -> None:

@@ -32,9 +32,10 @@ from dnalm.apps.explain.attributions import METHODS as GRADIENT_METHODS
 from dnalm.apps.explain.attributions import Attributor
 from dnalm.apps.explain.ism import ism, parse_positions, reference_contributions, reference_index
 from dnalm.apps.explain.scoring import Scorer
-from dnalm.apps.inputs import policy_from, read_sequences
+from dnalm.apps.inputs import read_sequences
 from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
+from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
 from dnalm.tokenizers import reverse_complement
 from dnalm.utils.cli import run_task
@@ -50,7 +51,7 @@ def select_records(cfg: DictConfig) -> pd.DataFrame:
     data = cfg.data
     label_column = data.get("label_column", "label")
     records = read_sequences(cfg.input, data.get("sequence_column", "sequence"), data.get("id_column") or "id",
-                             policy_from(data), label_column=label_column)
+                             policy_of(data), label_column=label_column)
     if cfg.get("only_label") is not None:
         if "label" not in records.columns:
             raise ConfigError(f"only_label={cfg.only_label} needs a table input with a {label_column!r} column "

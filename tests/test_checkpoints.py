@@ -1,0 +1,70 @@
+"""Bad checkpoint files and resuming under another model: one clear error, never a weights_only=False hint."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from dnalm.checkpoints import read_checkpoint
+from dnalm.errors import ConfigError, DNALMError, ModelLoadError
+from dnalm.train import check_resume_matches
+
+
+def _checkpoint(path: Path, model: str = "tiny") -> Path:
+    torch.save({"state_dict": {"w": torch.ones(2)},
+                "dnalm_config": {"model": {"name": model, "name_or_path": None}, "strategy": {"name": "full"},
+                                 "head": {"kind": "linear"}}}, path)
+    return path
+
+
+def test_good_checkpoint_reads(tmp_path: Path) -> None:
+    assert read_checkpoint(_checkpoint(tmp_path / "ok.ckpt"))["state_dict"]["w"].sum() == 2
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text", "empty", "pickle", "no_state_dict"])
+def test_bad_files_are_one_clear_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.ckpt"
+    good = _checkpoint(tmp_path / "good.ckpt").read_bytes()
+    content = {"truncated": good[: len(good) // 2], "text": b"hello\n", "empty": b"",
+               "pickle": pickle.dumps(os.system), "no_state_dict": None}[kind]
+    if content is None:
+        torch.save({"weights": torch.ones(1)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError) as err:
+        read_checkpoint(path)
+    assert str(path) in str(err.value) and "weights_only=False" not in str(err.value)
+    assert "ckpt_path=" in str(err.value)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_checkpoint(tmp_path / "nope.ckpt")
+    with pytest.raises(ConfigError, match="is a folder"):
+        read_checkpoint(tmp_path)
+
+
+def test_resume_under_another_model_is_refused_unless_forced(make_cfg, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    ckpt = str(_checkpoint(tmp_path / "other.ckpt", model="nt_v2_50m"))
+    cfg = make_cfg(f"ckpt_path={ckpt}")
+    with pytest.raises(ConfigError, match=r"model.name: nt_v2_50m in the checkpoint, tiny now.*resume_any_model"):
+        check_resume_matches(cfg, ckpt)
+    with caplog.at_level(logging.WARNING):
+        check_resume_matches(make_cfg(f"ckpt_path={ckpt}", "resume_any_model=true"), ckpt)
+    assert "another configuration" in caplog.text
+    check_resume_matches(cfg, str(_checkpoint(tmp_path / "same.ckpt")))  # same settings: no error
+
+
+def test_resume_from_a_bad_checkpoint_is_a_dnalm_error(make_cfg, tmp_path: Path) -> None:
+    from dnalm.train import train
+
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"\x00" * 10)
+    with pytest.raises(DNALMError, match="not a readable checkpoint"):
+        train(make_cfg(f"ckpt_path={bad}"))
