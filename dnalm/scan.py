@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from dnalm.apps.inputs import policy_from
 from dnalm.apps.runner import Runner, class_index
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
-from dnalm.errors import ConfigError
+from dnalm.errors import ConfigError, DataError
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.scan")
@@ -133,6 +133,13 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
         flush_record()
     seconds = time.perf_counter() - started
     skipped = [rec for rec, n in lengths.items() if n < window]
+    if windows_done == 0:  # an empty track would look like a scan that found nothing
+        for suffix in (".bedGraph", ".bed"):
+            Path(f"{prefix}{suffix}").unlink(missing_ok=True)
+        reason = ("holds no FASTA records" if not lengths
+                  else f"has no record as long as window={window} bp (longest: {max(lengths.values())} bp)")
+        raise DataError(f"{cfg.genome} {reason}: nothing to scan; give a FASTA with '>' headers and sequence lines"
+                        + (" or a smaller window." if lengths else "."))
     if skipped:
         log.warning("%d record(s) shorter than the %d bp window were not scored, e.g. %s", len(skipped), window,
                     skipped[:3])
