@@ -24,9 +24,8 @@ import torch
 from omegaconf import DictConfig
 
 from dnalm.apps import vcf
-from dnalm.apps.inputs import policy_from
+from dnalm.apps.reference import Reference
 from dnalm.apps.runner import Runner, class_index
-from dnalm.data.fasta import read_fasta
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.utils.cli import run_task
 
@@ -39,13 +38,6 @@ INFO_FIELDS = {
     "DNALM_DPROB": "Change (alt - ref) in the classifier probability of the target class",
     "DNALM_LLR": "Masked-LM log-likelihood ratio log P(alt) - log P(ref) at the variant (SNVs)",
 }
-
-
-def load_contigs(path: Path, wanted: set[str], policy: Any) -> dict[str, str]:
-    """The reference records named in ``wanted`` (others are streamed past, not kept)."""
-    if not path.is_file():
-        raise ConfigError(f"reference={path} does not exist.")
-    return {rid: seq for rid, seq, _ in read_fasta(path, policy) if rid in wanted}
 
 
 class MaskedLLR:
@@ -97,11 +89,12 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
     variants, skipped = vcf.split_alleles(rows, vcf_path)
     if skipped:
         log.warning("%d symbolic or non-ACGTN allele(s) are not scored, e.g. %s", len(skipped), skipped[:3])
-    contigs = load_contigs(Path(str(cfg.reference)), {v.chrom for v in variants}, policy_from(cfg.get("data")))
+    reference = Reference(Path(str(cfg.reference)))
+    reference.check_names({v.chrom for v in variants}, vcf_path)
     length = int(cfg.window)
     ref_seqs, alt_seqs, starts = [], [], []
     for v in variants:
-        contig = contigs.get(v.chrom)
+        contig = reference.contig(v.chrom)
         vcf.check_ref(v, contig)
         assert contig is not None
         ref, alt, start = vcf.windows(v, contig, length)

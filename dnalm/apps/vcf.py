@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def split_alleles(rows: list[list[str]], path: Path) -> tuple[list[Variant], lis
     return out, skipped
 
 
-def check_ref(variant: Variant, contig: str | None) -> None:
+def check_ref(variant: Variant, contig: Sequence[str] | None) -> None:
     """Raise :class:`DataError` naming the variant when its contig is absent or its REF does not match."""
     if contig is None:
         raise DataError(f"variant {variant.name}: contig {variant.chrom!r} is not in the reference FASTA.")
@@ -83,7 +83,7 @@ def check_ref(variant: Variant, contig: str | None) -> None:
                         f"{found!r} at {variant.chrom}:{variant.pos + 1}; is the VCF on another genome build?")
 
 
-def windows(variant: Variant, contig: str, length: int) -> tuple[str, str, int]:
+def windows(variant: Variant, contig: Sequence[str], length: int) -> tuple[str, str, int]:
     """Reference and alternative windows of about ``length`` bp centred on the variant, and the window start.
 
     Near a contig end the window is shifted to stay inside the contig (or is the whole contig when shorter).

@@ -90,3 +90,36 @@ def test_masked_lm_llr_for_snvs(tmp_path: Path) -> None:
     assert table.llr.iloc[0] == 0 and np.isfinite(table.llr.iloc[1]) and table.llr.iloc[1] != 0
     assert np.isnan(table.llr.iloc[2])  # indels have no single-token LLR
     assert "delta_logit" not in table.columns  # a pretrained model has no classifier
+
+
+def test_bgzip_reference_and_chr_naming(gc_classifier: Path, tmp_path: Path) -> None:
+    """A bgzip reference is indexed on first use; a VCF saying ``1`` finds the reference's ``chr1``."""
+    import gzip
+
+    import pysam
+
+    chrom = random_dna(1, 300, seed=3)[0]
+    alt = {"A": "C", "C": "G", "G": "T", "T": "A"}[chrom[149]]
+    plain, path, _ = _setup(tmp_path, [("1", 150, chrom[149], alt)])
+    bgz = tmp_path / "ref.fa.gz"
+    pysam.tabix_compress(str(plain), str(bgz))
+    cfg = app_cfg("variants", tmp_path, f"ckpt_path={gc_classifier}", f"vcf={path}", f"reference={bgz}",
+                  f"window={WINDOW}")
+    table = score_variants(cfg)
+    assert (tmp_path / "ref.fa.gz.fai").is_file() and (tmp_path / "ref.fa.gz.gzi").is_file()
+    expected = score_variants(app_cfg("variants", tmp_path / "b", f"ckpt_path={gc_classifier}", f"vcf={path}",
+                                      f"reference={plain}", f"window={WINDOW}"))
+    assert table.l2.iloc[0] > 0 and table.l2.iloc[0] == pytest.approx(expected.l2.iloc[0], rel=1e-6)
+
+    gz = tmp_path / "plain.fa.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(DataError, match="gzip but not bgzip.*bgzip"):
+        score_variants(app_cfg("variants", tmp_path / "c", f"ckpt_path={gc_classifier}", f"vcf={path}",
+                               f"reference={gz}"))
+
+
+def test_no_matching_contig_is_one_clear_error(gc_classifier: Path, tmp_path: Path) -> None:
+    ref, path, _ = _setup(tmp_path, [("scaffold_9", 10, "A", "C")])
+    cfg = app_cfg("variants", tmp_path, f"ckpt_path={gc_classifier}", f"vcf={path}", f"reference={ref}")
+    with pytest.raises(DataError, match=r"none of the contigs of .*in.vcf \(scaffold_9\) is in reference=.*chr1"):
+        score_variants(cfg)
