@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from dnalm.apps import vcf
 from dnalm.apps.reference import Reference
 from dnalm.apps.runner import Runner, class_index
-from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.errors import ConfigError, DataError, ModelLoadError
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.variants")
@@ -85,7 +85,14 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
         if not cfg.get(key):
             raise ConfigError(f"give {key}=<file> (vcf=<file.vcf[.gz]> reference=<fasta>).")
     vcf_path = Path(str(cfg.vcf))
-    header, rows = vcf.read_vcf(vcf_path)
+    filters = cfg.get("filter")
+    selection = vcf.Selection(cfg.get("region"), None if filters is None else [str(f) for f in (
+        [filters] if isinstance(filters, str) else filters)], None if cfg.get("min_qual") is None
+        else float(cfg.min_qual))
+    header, rows = vcf.read_vcf(vcf_path, selection)
+    if not rows and (selection.region or selection.filters is not None or selection.min_qual is not None):
+        raise DataError(f"no record of {vcf_path} is selected (region={selection.region}, filter={selection.filters}, "
+                        f"min_qual={selection.min_qual}).")
     variants, skipped = vcf.split_alleles(rows, vcf_path)
     if skipped:
         log.warning("%d symbolic or non-ACGTN allele(s) are not scored, e.g. %s", len(skipped), skipped[:3])
