@@ -104,8 +104,8 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    import dnalm
     from dnalm import runtime
+    from dnalm.configs import CONFIG_DIR
     from dnalm.data.datamodule import DNADataModule
     from dnalm.models.backbone import load_backbone
     from dnalm.models.module import DNALMModule
@@ -119,8 +119,7 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "+trainer.enable_model_summary=false", f"paths.output_dir={workdir / 'run'}",
         f"paths.cache_dir={workdir / 'cache'}", f"seed={args.seed}",
     ]
-    conf_dir = str(Path(dnalm.__file__).resolve().parent / "conf")
-    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     L.seed_everything(int(cfg.seed), workers=True)
 

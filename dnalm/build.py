@@ -1,24 +1,10 @@
-"""``python -m dnalm.build``: build a windowed, leak-free training set from FASTA/BED (see docs/build.md)."""
+"""``python -m dnalm.build``: the application lives in :mod:`dnalm.apps.build`."""
 
-from __future__ import annotations
+import sys
 
-import logging
-
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from dnalm.data.build import BuildConfig, build
-
-log = logging.getLogger(__name__)
-
-
-@hydra.main(config_path="conf", config_name="build", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Validate the config, build the data set and print where it went."""
-    report = build(BuildConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True)))
-    totals = {name: split["total"] for name, split in report["windows"].items()}
-    print(f"wrote {cfg.output_dir}: {totals}; dropped {report['windows_dropped']}")
-
+from dnalm.apps.build import main
+from dnalm.configs import exit_on_renamed_config
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

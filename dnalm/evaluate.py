@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from dnalm import results, runtime
+from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
 from dnalm.inference import describe, gather_outputs, load_module, predictions_frame
 from dnalm.utils.cli import run_task
@@ -46,11 +48,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(evaluate, cfg)
 
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -11,6 +12,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import runtime
+from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
 from dnalm.inference import gather_outputs, load_module, predictions_frame
@@ -46,11 +48,12 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     return frame
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point."""
     run_task(predict, cfg)
 
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm import results, runtime
+from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
 from dnalm.models.backbone import load_backbone
@@ -144,7 +146,7 @@ def _sweep_job(cfg: DictConfig) -> dict[str, Any] | None:
         return None
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Command-line entry point; returns ``metrics[cfg.optimized_metric]`` for sweepers (Optuna), if set."""
     from hydra.core.hydra_config import HydraConfig
@@ -157,4 +159,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    exit_on_renamed_config(sys.argv[1:])
     main()

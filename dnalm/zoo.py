@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from importlib import resources
 from typing import Any
 
 from omegaconf import OmegaConf
+
+from dnalm.configs import config_dir
 
 COLUMNS = ("name", "hub id", "family", "loader", "params", "layers", "hidden", "context (tokens / bp)",
            "tokenizer", "LoRA targets", "batch", "lr")
@@ -14,7 +15,7 @@ COLUMNS = ("name", "hub id", "family", "loader", "params", "layers", "hidden", "
 
 def zoo_entries() -> list[dict[str, Any]]:
     """One row per model config that carries ``zoo`` metadata, sorted by family then name."""
-    folder = resources.files("dnalm") / "conf" / "model"
+    folder = config_dir() / "model"
     rows = []
     for item in folder.iterdir():
         if not item.name.endswith(".yaml"):

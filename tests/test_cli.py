@@ -49,3 +49,59 @@ def test_help_lists_config_groups(tmp_path: Path) -> None:
     for group in ("model", "data", "strategy", "head", "trainer"):
         assert f"{group}:" in done.stdout
     assert "nt_v2_250m" in done.stdout and "lora" in done.stdout
+
+
+def test_dnalm_help_lists_every_task(capsys) -> None:
+    from dnalm.__main__ import TASKS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert {"train", "evaluate", "predict", "embed", "scan", "variants", "generate", "design", "build",
+            "report"} <= set(TASKS)
+    for name, (module, _) in TASKS.items():
+        assert f"\n  {name} " in out, name
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_dnalm_refuses_an_unknown_task_and_names_renamed_data_configs(capsys) -> None:
+    import pytest
+
+    from dnalm.__main__ import main
+
+    assert main(["trian"]) == 2
+    assert "dnalm: error: unknown task 'trian'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "data=gue_emp_H3"])
+    assert stop.value.code == 2
+    assert "data=gue_emp_H3 is now data=gue/emp_H3" in capsys.readouterr().err
+
+
+def test_dnalm_runs_the_named_task_with_its_arguments(capsys, monkeypatch) -> None:
+    from dnalm.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["dnalm"])
+    assert main(["zoo", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| name") and "nt_v2_250m" in out
+
+
+def test_root_application_modules_are_shims() -> None:
+    for app in ("build", "design", "embed", "generate", "report", "scan", "variants"):
+        text = (ROOT / "dnalm" / f"{app}.py").read_text()
+        assert f"from dnalm.apps.{app} import main" in text and len(text.splitlines()) <= 12, app
+
+
+def test_own_configs_extend_the_shipped_tree(tmp_path: Path) -> None:
+    # a conf/ folder in the working directory, and another folder given with --config-dir
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "mine.yaml").write_text("defaults:\n  - table\n  - _self_\nname: mine\npath: x\n")
+    (tmp_path / "extra" / "model").mkdir(parents=True)
+    (tmp_path / "extra" / "model" / "wide.yaml").write_text("defaults:\n  - tiny\n  - _self_\nname: wide\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "dnalm", "train", "--config-dir", "extra", "--cfg", "job",
+                           "data=mine", "model=wide"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "  name: mine\n  path: x\n" in done.stdout  # the user's data config over the shipped table.yaml
+    assert "  name: wide\n" in done.stdout and "hidden_size: 64" in done.stdout  # over the shipped tiny.yaml
+    assert "  name: full\n" in done.stdout  # the rest from the shipped tree

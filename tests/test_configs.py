@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from dnalm.configs import config_dir
 from dnalm.models.families.published import PUBLISHED_CONFIGS
 from dnalm.zoo import main as zoo_main
 from dnalm.zoo import zoo_entries
 
-CONF = Path(__file__).resolve().parents[1] / "dnalm" / "conf"
+CONF = config_dir()
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 
@@ -54,3 +53,48 @@ def test_head_pooling_follows_the_model_suggestion_unless_set(make_cfg) -> None:
     assert make_cfg("model=nt_v2_50m", small=False).head.pooling == "auto"
     assert make_cfg("head.pooling=mean", small=False).head.pooling == "mean"
     assert make_cfg("head=mlp", small=False).head.pooling == "max"
+
+
+# debug option -> trainer settings it must make (on top of debug/default: one CPU epoch, anomaly detection)
+DEBUG = {
+    "default": {"max_epochs": 1, "detect_anomaly": True},
+    "fdr": {"fast_dev_run": True},
+    "overfit": {"overfit_batches": 3, "max_epochs": 20},
+    "limit": {"limit_train_batches": 0.05, "limit_val_batches": 0.1, "max_epochs": 3},
+    "profiler": {"profiler": "simple", "max_epochs": 1},
+}
+
+
+def test_every_debug_config_is_checked() -> None:
+    assert sorted(p.stem for p in (CONF / "debug").glob("*.yaml")) == sorted(DEBUG)
+
+
+@pytest.mark.parametrize("name", sorted(DEBUG))
+def test_debug_configs_compose(make_cfg, name: str) -> None:
+    cfg = make_cfg(f"debug={name}", small=False)
+    for key, value in DEBUG[name].items():
+        assert cfg.trainer[key] == value, key
+    assert cfg.task_name == "debug" and cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0
+    assert cfg.callbacks.early_stopping is None and "wandb" not in cfg.logger
+    assert make_cfg(small=False).task_name == "train"  # nothing of it without debug=
+
+
+def test_debug_fdr_runs_one_batch_per_split(make_cfg, tmp_path) -> None:
+    from dnalm.train import train
+
+    metrics = train(make_cfg("debug=fdr"))
+    assert metrics["global_step"] == 1 and metrics["best_checkpoint"] is None
+    assert "test/mcc" in metrics and "val/mcc" in metrics
+    assert not (tmp_path / "run" / "checkpoints").exists()  # fast_dev_run saves nothing
+
+
+def test_grouped_data_configs_and_the_old_names(make_cfg) -> None:
+    from dnalm.configs import renamed_config_hint
+
+    assert make_cfg("data=gue/emp_H3", small=False).data.config == "emp_H3"
+    assert make_cfg("data=nt/promoter_all", small=False).data.name == "nt_promoter_all"
+    assert make_cfg("data=gb/human_nontata_promoters", small=False).data.name == "gb_human_nontata_promoters"
+    hint = renamed_config_hint(["model=tiny", "data=demo,genomic_benchmarks_human_nontata_promoters"])
+    assert hint is not None and "data=gb/human_nontata_promoters" in hint
+    assert renamed_config_hint(["data=gue_prom_core_tata"]).startswith("data=gue_prom_core_tata is now data=gue/")
+    assert renamed_config_hint(["data=gue/emp_H3", "data=demo", "data=gue_nope", "model=nt_v2_50m"]) is None

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import train_tiny
 
 from dnalm.data import sampler as sampler_module
+from tests.helpers.configs import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 # 40 test records in batches of 8: 5 batches, so the ranks get 3 and 2 (an uneven split must not pad).

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import train_tiny
 from omegaconf import OmegaConf
 
 from dnalm.data.datamodule import DNADataModule
 from dnalm.evaluate import evaluate
 from dnalm.inference import load_module
 from dnalm.predict import predict
+from tests.helpers.configs import train_tiny
 
 DEMO = ["data=demo", "data.demo.train=160", "data.demo.valid=48", "data.demo.test=48", "data.demo.length=120",
         "trainer.accelerator=cpu"]

@@ -10,10 +10,11 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from dnalm.configs import config_dir
 from dnalm.train import train
-from tests.test_report import run_train
+from tests.helpers.runs import run_train
 
-CONF = Path(__file__).resolve().parents[1] / "dnalm" / "conf"
+CONF = config_dir()
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 TINY_RUN = ["model=tiny", "data=demo", "trainer.max_steps=4", "trainer.max_epochs=1", "trainer.val_check_interval=2"]
 
@@ -102,24 +103,24 @@ def test_optuna_search_gets_the_validation_mcc(tmp_path: Path) -> None:
     assert results["best_value"] == pytest.approx(max(r["val/mcc"] for r in runs))
 
 
-BENCHMARK_DATA = sorted(p.stem for p in (CONF / "data").glob("*.yaml")
-                        if p.stem.startswith(("gue_", "nt_", "genomic_benchmarks_")))
+BENCHMARK_DATA = sorted(f"{p.parent.name}/{p.stem}" for group in ("gue", "nt", "gb")
+                        for p in (CONF / "data" / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("data", BENCHMARK_DATA)
 def test_benchmark_data_configs_name_a_hub_dataset(make_cfg, data: str) -> None:
     cfg = make_cfg(f"data={data}", small=False)
     assert cfg.data.id.split("/")[0] in {"leannmlindsey", "InstaDeepAI", "katarinagresova"}
-    assert cfg.data.path is None and cfg.data.name.startswith(("gue_", "nt_", "gb_"))
+    assert cfg.data.path is None and cfg.data.name == data.replace("/", "_")
     if cfg.data.id == "leannmlindsey/GUE" or cfg.data.id.startswith("InstaDeepAI/"):
         assert cfg.data.config
 
 
 def test_gue_task_runs_from_the_shared_copy(make_cfg) -> None:
-    from tests.conftest import shared_path
+    from tests.helpers.configs import shared_path
 
     folder = shared_path("data", "gue", "prom_core_tata")
-    cfg = make_cfg("data=gue_prom_core_tata", f"data.path={folder}", "logger=csv", "trainer.accelerator=cpu",
+    cfg = make_cfg("data=gue/prom_core_tata", f"data.path={folder}", "logger=csv", "trainer.accelerator=cpu",
                    "trainer.max_steps=2", "trainer.max_epochs=1", "data.batch_size=16",
                    "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", small=False)
     metrics = train(cfg)

@@ -99,7 +99,7 @@ class PolicyConfig:
 
 @dataclass
 class BuildConfig:
-    """Everything ``build`` needs; mirrors ``dnalm/conf/build.yaml``."""
+    """Everything ``build`` needs; mirrors ``conf/build.yaml``."""
 
     output_dir: str
     fasta: list[FastaInput] = field(default_factory=list)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dnalm.design import design
-from tests.apps.conftest import WINDOW, app_cfg
+from dnalm.apps.design import design
+from tests.helpers.apps import WINDOW, app_cfg
 
 START = ("ATTATAATATTTAATAAATTATATTAAT" * 2)[:WINDOW]  # AT-rich: the GC classifier gives class 1 a low probability
 

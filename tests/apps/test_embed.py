@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from dnalm.apps.embed import embed
 from dnalm.apps.inputs import write_fasta
-from dnalm.embed import embed
-from tests.apps.conftest import app_cfg
-from tests.conftest import shared_path
 from tests.helpers import load_tiny, random_dna, save_tiny_model
+from tests.helpers.apps import app_cfg
+from tests.helpers.configs import shared_path
 
 
 def test_fasta_to_npy_matches_direct_forward(tmp_path: Path) -> None:

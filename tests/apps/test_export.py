@@ -47,7 +47,7 @@ def predict_probs(tmp_path: Path, *overrides: str) -> np.ndarray:
 
 
 def export_to(tmp_path: Path, ckpt: Path, *overrides: str) -> Path:
-    from dnalm.export import export
+    from dnalm.apps.export import export
 
     out = tmp_path / "exported"
     export(app_cfg("export", tmp_path, f"ckpt_path={ckpt}", f"output={out}", *overrides))
@@ -138,8 +138,8 @@ def test_push_without_network_is_one_line(pooled_run: Path, tmp_path: Path) -> N
 
 
 def test_card_lists_metrics_by_split() -> None:
+    from dnalm.apps.export import model_card
     from dnalm.data.labels import TaskSpec
-    from dnalm.export import model_card
 
     card = model_card("transformers", {"model": {"name_or_path": "org/base", "revision": "abc"},
                                        "strategy": {"_target_": "dnalm.strategies.LoRA"}, "data": {"path": "d"}},

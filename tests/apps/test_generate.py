@@ -9,13 +9,13 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from dnalm.apps.generate import generate
 from dnalm.apps.inputs import write_fasta
 from dnalm.data.fasta import read_fasta
 from dnalm.errors import ModelLoadError
-from dnalm.generate import generate
-from tests.apps.conftest import app_cfg
-from tests.conftest import shared_path
 from tests.helpers import TINY_CONFIGS, char_tokenizer, random_dna
+from tests.helpers.apps import app_cfg
+from tests.helpers.configs import shared_path
 
 
 def tiny_causal_lm(folder: Path) -> Path:

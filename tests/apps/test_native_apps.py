@@ -39,7 +39,7 @@ def _hf(folder: Path, sequences: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_variants_with_a_native_classifier_match_plain_transformers(hf_classifier: Path, tmp_path: Path) -> None:
-    from dnalm.variants import score_variants
+    from dnalm.apps.variants import score_variants
 
     chrom = random_dna(1, 200, seed=5)[0]
     other = {"A": "C", "C": "G", "G": "T", "T": "A"}
@@ -67,7 +67,7 @@ def test_variants_with_a_native_classifier_match_plain_transformers(hf_classifie
 
 
 def test_embed_with_a_native_classifier_pools_its_backbone(hf_classifier: Path, tmp_path: Path) -> None:
-    from dnalm.embed import embed
+    from dnalm.apps.embed import embed
 
     seqs = random_dna(3, [30, 44, 37], seed=9)
     fasta = tmp_path / "in.fa"
@@ -83,7 +83,7 @@ def test_embed_with_a_native_classifier_pools_its_backbone(hf_classifier: Path, 
 
 
 def test_scan_of_an_empty_fasta_is_an_error(hf_classifier: Path, tmp_path: Path) -> None:
-    from dnalm.scan import scan
+    from dnalm.apps.scan import scan
 
     genome = tmp_path / "empty.fa"
     genome.write_text("")

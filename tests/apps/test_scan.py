@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from dnalm.apps.inputs import write_fasta
-from dnalm.scan import scan
-from tests.apps.conftest import WINDOW, app_cfg, biased_dna
+from dnalm.apps.scan import scan
+from tests.helpers.apps import WINDOW, app_cfg, biased_dna
 
 
 def test_scan_recovers_labels_of_concatenated_windows(gc_classifier: Path, tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ import torch
 from transformers import AutoConfig, AutoModelForMaskedLM
 
 from dnalm.apps.inputs import write_fasta
+from dnalm.apps.variants import score_variants
 from dnalm.errors import DataError
-from dnalm.variants import score_variants
-from tests.apps.conftest import WINDOW, app_cfg
 from tests.helpers import TINY_CONFIGS, char_tokenizer, random_dna
+from tests.helpers.apps import WINDOW, app_cfg
 
 VCF_HEAD = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 

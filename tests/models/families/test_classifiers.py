@@ -19,8 +19,8 @@ from dnalm.models.families import (
     load_native,
 )
 from dnalm.tokenizers import KmerTokenizer
-from tests.models.families import test_gena_bert as gena
-from tests.models.families import test_nt_v2 as nt
+from tests.helpers import gena_bert as gena
+from tests.helpers import nt_v2 as nt
 
 LABELS = {"id2label": {"0": "a", "1": "b", "2": "c"}, "label2id": {"a": 0, "b": 1, "c": 2}}
 

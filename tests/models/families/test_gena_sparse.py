@@ -25,27 +25,8 @@ from dnalm.models.families.sparse import (
     bigbird_token_mask,
     gathered_block_attention,
 )
-from tests.models.families.test_gena_bert import TINY, published_state_dict, reference, write_published
-
-PATTERN = {"block": 2, "num_global_blocks": 1, "num_sliding_window_blocks": 3, "num_random_blocks": 1}
-# The published sparse config.json (GENA_LM data/configs/...-sparse-rope.json), shrunk: 4 heads of
-# 8 dims with 4 rotary dims, blocks of 2 tokens, 16 positions.
-SPARSE_TINY = {
-    **TINY,
-    "max_position_embeddings": 16,
-    "position_embedding_type": "rotary",
-    "rotary_dim": 4,
-    "rotary_base": 10000,
-    "sparse_config_cls": "deepspeed.ops.sparse_attention:BigBirdSparsityConfig",
-    "sparse_attention": {
-        "num_heads": 4,
-        "block": 2,
-        "different_layout_per_head": True,
-        "num_sliding_window_blocks": 3,
-        "num_global_blocks": 1,
-        "num_random_blocks": 1,
-    },
-}
+from tests.helpers.gena_bert import published_state_dict, reference, write_published
+from tests.helpers.gena_sparse import PATTERN, SPARSE_TINY, deepspeed_like_layouts
 
 
 def tiny(layers: int = 1, sparse: dict | None = PATTERN, **extra: object) -> GenaBertConfig:
@@ -63,17 +44,6 @@ def tiny(layers: int = 1, sparse: dict | None = PATTERN, **extra: object) -> Gen
     )
 
 
-def deepspeed_like_layouts(layers: int, heads: int, blocks: int, seed: int = 123) -> list[torch.Tensor]:
-    """Per-layer int64 layouts as DeepSpeed would save them, drawn independently of dnalm's seeding."""
-    gen = torch.Generator().manual_seed(seed)
-    layouts = []
-    for _ in range(layers):
-        layout = (torch.rand(heads, blocks, blocks, generator=gen) < 0.3).long()
-        rows = torch.arange(blocks)
-        layout[:, rows, rows] = 1
-        layout[:, :, 0] = layout[:, 0, :] = 1  # one global block
-        layouts.append(layout)
-    return layouts
 
 
 def test_layout_follows_bigbird_rules() -> None:
