@@ -29,6 +29,7 @@ from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
 from dnalm.errors import ConfigError, DataError
 from dnalm.utils.cli import run_task
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger("dnalm.scan")
 
@@ -163,13 +164,15 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
             regions.flush()
             pending.clear()
 
-        for batch in _batched(sliding_windows(record_lengths(), window, stride), int(cfg.batch_size)):
-            probs = runner.probabilities([w.sequence for w in batch], task)[:, column]
-            for w, p in zip(batch, probs):
-                if pending and pending[0][0] != w.record:
-                    flush_record()
-                pending.append((w.record, w.start, float(p)))
-            windows_done += len(batch)
+        with Progress("scanning", unit="windows") as progress:
+            for batch in _batched(sliding_windows(record_lengths(), window, stride), int(cfg.batch_size)):
+                probs = runner.probabilities([w.sequence for w in batch], task)[:, column]
+                for w, p in zip(batch, probs):
+                    if pending and pending[0][0] != w.record:
+                        flush_record()
+                    pending.append((w.record, w.start, float(p)))
+                windows_done += len(batch)
+                progress.advance(len(batch))
         flush_record()
     seconds = time.perf_counter() - started
     skipped = [rec for rec, n in lengths.items() if n < window]

@@ -116,14 +116,14 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
                           "kind": ["snv" if len(v.ref) == len(v.alt) == 1 else
                                    "mnv" if len(v.ref) == len(v.alt) else "indel" for v in variants]})
     if variants:
-        emb = runner.run(ref_seqs + alt_seqs, "embed")
+        emb = runner.run(ref_seqs + alt_seqs, "embed", progress="embedding ref and alt windows")
         e_ref, e_alt = emb[:len(variants)], emb[len(variants):]
         table["l2"] = np.linalg.norm(e_ref - e_alt, axis=1)
         norms = np.linalg.norm(e_ref, axis=1) * np.linalg.norm(e_alt, axis=1)
         table["cosine_distance"] = 1.0 - (e_ref * e_alt).sum(1) / np.maximum(norms, 1e-12)
         if task is not None and task.kind in ("binary", "multiclass"):
             column = class_index(task, cfg.get("target_class"))
-            logits = runner.run(ref_seqs + alt_seqs, "logits")
+            logits = runner.run(ref_seqs + alt_seqs, "logits", progress="classifying ref and alt windows")
             probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
             n = len(variants)
             table["delta_logit"] = logits[n:, column] - logits[:n, column]

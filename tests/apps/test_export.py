@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.apps.conftest import app_cfg
-from tests.conftest import train_tiny
 from tests.helpers import random_dna, save_tiny_model
+from tests.helpers.apps import app_cfg
+from tests.helpers.configs import train_tiny
 
 SEQS = random_dna(6, [30, 45, 60, 38, 52, 41], seed=3)
 
