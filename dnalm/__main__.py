@@ -11,6 +11,7 @@ from dnalm.configs import exit_on_renamed_config
 # task -> (module whose ``main`` runs it, one line for ``dnalm --help``)
 TASKS: dict[str, tuple[str, str]] = {
     "train": ("dnalm.train", "fine-tune a backbone on a task, validate and test"),
+    "pretrain": ("dnalm.pretrain", "pre-train or continue pre-training a DNA language model on genomes"),
     "evaluate": ("dnalm.evaluate", "score a checkpoint on a dataset's splits"),
     "predict": ("dnalm.predict", "write a checkpoint's predictions for new sequences"),
     "embed": ("dnalm.apps.embed", "embeddings of sequences from a pretrained model or checkpoint"),

@@ -51,6 +51,7 @@ class Throughput(Callback):
         self._seen = 0
         self._pending: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self._open: torch.cuda.Event | None = None
+        self._tokens: torch.Tensor | None = None  # summed on the batch's device: no sync until read
 
     @staticmethod
     def _on_cuda(module: L.LightningModule) -> bool:
@@ -70,6 +71,9 @@ class Throughput(Callback):
             self._open = None
             return
         self.samples += len(batch["input_ids"])
+        if "attention_mask" in batch:
+            count = batch["attention_mask"].sum()
+            self._tokens = count if self._tokens is None else self._tokens + count
         if self._open is not None:
             end = torch.cuda.Event(enable_timing=True)
             end.record()
@@ -93,6 +97,14 @@ class Throughput(Callback):
         """Measured rate, or None before two batches ran."""
         self._resolve()
         return self.samples / self.seconds if self.seconds > 0 else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Real (unpadded) training tokens per second over the same batches, or None."""
+        self._resolve()
+        if self._tokens is None or self.seconds <= 0:
+            return None
+        return float(self._tokens) / self.seconds
 
 
 class EpochSummary(Callback):

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_NETWORK_LIMIT_S = 30  # fails fast (import ~5 s + a 3 s hub probe) instead of ~30 s of hub retries per file
+# beyond what starting the same command costs: a 3 s hub probe instead of ~30 s of hub retries per file
+NO_NETWORK_EXTRA_S = 20
 
 
 def _run(tmp_path: Path, *args: str, offline_flag: bool = True) -> tuple[subprocess.CompletedProcess, float]:
@@ -28,7 +29,10 @@ def test_missing_model_without_network_fails_fast_and_clearly(tmp_path: Path) ->
     done, seconds = _run(tmp_path, "model=nt_v2_250m", "data=gut_phage", f"paths.log_dir={tmp_path / 'out'}",
                          offline_flag=False)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert seconds < NO_NETWORK_LIMIT_S, f"took {seconds:.1f} s"
+    # the same interpreter start, imports and config composition, without loading anything: a machine under
+    # load slows both alike, so the difference is the time spent on the unreachable hub
+    _, baseline = _run(tmp_path, "model=nt_v2_250m", "data=gut_phage", "--cfg", "job", offline_flag=False)
+    assert seconds - baseline < NO_NETWORK_EXTRA_S, f"took {seconds:.1f} s against {baseline:.1f} s to start"
     assert "model.name_or_path" in done.stderr
     assert "InstaDeepAI/nucleotide-transformer-v2-250m-multi-species" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -11,7 +11,8 @@ from dnalm.runtime import Throughput
 
 
 def _batches(sizes: list[int]) -> list[dict[str, torch.Tensor]]:
-    return [{"input_ids": torch.zeros(n, 4, dtype=torch.long)} for n in sizes]
+    return [{"input_ids": torch.zeros(n, 4, dtype=torch.long),
+             "attention_mask": torch.tensor([[1, 1, 1, 0]] * n)} for n in sizes]
 
 
 def _run(callback: Throughput, module: object, sizes: list[int]) -> None:
@@ -28,6 +29,7 @@ def test_the_first_batch_is_warm_up_and_the_rest_are_counted() -> None:
     _run(callback, SimpleNamespace(device=torch.device("cpu")), [8, 4, 4, 2])
     assert callback.samples == 10
     assert callback.seconds > 0 and callback.samples_per_second == pytest.approx(10 / callback.seconds)
+    assert callback.tokens_per_second == pytest.approx(30 / callback.seconds)  # 3 real tokens per sample
 
 
 @pytest.mark.gpu

@@ -40,6 +40,7 @@ from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import _resolve
+from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.generate")
@@ -54,12 +55,15 @@ def load_causal_lm(model_cfg: DictConfig, allow_untrained_head: bool = False
         raise ConfigError("give model.name_or_path=<causal DNA LM folder or hub id>.")
     revision = model_cfg.get("revision")
     source, local_only = _resolve(str(reference), revision, "model")
+    trust = bool(model_cfg.get("trust_remote_code", False))
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(
-            source, revision=revision, local_files_only=local_only, output_loading_info=True,
-            trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
-    except (OSError, ValueError) as err:
+        with quiet_load_report():  # checked below
+            model, info = AutoModelForCausalLM.from_pretrained(
+                source, revision=revision, local_files_only=local_only, output_loading_info=True,
+                ignore_mismatched_sizes=True, trust_remote_code=trust)
+    except (OSError, ValueError, RuntimeError) as err:
         raise ModelLoadError(f"cannot load '{reference}' as a causal language model: {err}") from err
+    require_fit(model, info, str(reference), "classifier", trust_remote_code=trust)  # the LM head is checked below
     untrained = [k for k in info.get("missing_keys", []) if "lm_head" in k or "output" in k.split(".")[0]]
     if untrained and not getattr(model.config, "tie_word_embeddings", False):
         message = (f"'{reference}' has no trained language-model head (missing {untrained[:2]}): it was saved "
@@ -156,6 +160,42 @@ def sequence_stats(sequences: list[str], reference: list[str] | None, k: int) ->
     return stats
 
 
+def pieces(sequences: list[str], length: int, num: int, seed: int) -> list[str]:
+    """Up to ``num`` non-overlapping ``length``-bp windows drawn evenly from (possibly whole-genome) sequences."""
+    starts = [(i, s) for i, seq in enumerate(sequences) for s in range(0, len(seq) - length + 1, length)]
+    if not starts:
+        return [seq for seq in sequences if seq]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(starts), size=min(num, len(starts)), replace=False)
+    return [sequences[starts[c][0]][starts[c][1]:starts[c][1] + length] for c in sorted(chosen)]
+
+
+def comparison_report(cfg: DictConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                      generated: list[str], real: list[str], output: Path) -> dict[str, Any]:
+    """Generated vs real vs a Markov baseline: ``<stem>.report.md`` / ``.png`` beside the output."""
+    from dnalm.apps import generation_report as report
+    from dnalm.apps.likelihood import perplexity
+
+    sets = {"generated": generated}
+    order = cfg.get("markov_order")
+    if order:
+        source = real
+        if cfg.get("markov_source"):
+            whole = read_sequences(cfg.markov_source, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+            source = pieces(whole, 10_000, 2_000, int(cfg.seed))
+        sets[f"Markov order {order}"] = report.markov_sample(source, int(order), len(generated), int(cfg.length),
+                                                             int(cfg.seed))
+    perplexities = None
+    if cfg.get("perplexity", True):
+        perplexities = {name: perplexity(model, tokenizer, seqs) for name, seqs in
+                        {"real (held out)": real, **sets}.items()}
+    table = report.compare(sets, real, perplexities=perplexities)
+    stem = output.with_suffix("")
+    Path(f"{stem}.report.md").write_text(report.markdown(table) + "\n")
+    report.plot(table, sets, real, Path(f"{stem}.report.png"))
+    return table
+
+
 def generate(cfg: DictConfig) -> dict[str, Any]:
     """Sample, write ``cfg.output`` (FASTA) and ``<stem>.stats.json``; return the statistics."""
     model, tokenizer = load_causal_lm(cfg.model, bool(cfg.get("allow_untrained_head", False)))
@@ -167,13 +207,16 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     reference = None
     if cfg.get("reference"):
-        reference = read_sequences(cfg.reference, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+        whole = read_sequences(cfg.reference, policy=policy_from(cfg.get("data")))["sequence"].tolist()
+        reference = pieces(whole, int(cfg.length), int(cfg.num), int(cfg.seed))
     stats = sequence_stats(sequences, reference, int(cfg.get("k", 4)))
     stats.update(counts, seconds=round(seconds, 3), bp_per_second=round(len(sequences) * int(cfg.length) / seconds, 1),
                  seed=int(cfg.seed), temperature=float(cfg.temperature), top_k=cfg.get("top_k"),
                  top_p=cfg.get("top_p"), prompt=prompt)
     output = Path(str(cfg.output))
     write_fasta(output, [(f"gen_{i} seed={cfg.seed}", s) for i, s in enumerate(sequences)])
+    if reference:
+        stats["comparison"] = comparison_report(cfg, model, tokenizer, sequences, reference, output)
     stats_path = output.with_suffix(".stats.json")
     stats_path.write_text(json.dumps(stats, indent=2))
     print(json.dumps(stats))

@@ -21,13 +21,14 @@ import hydra
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
 from dnalm.apps.reference import Reference
 from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.errors import ConfigError, DataError, ModelLoadError
+from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.variants")
@@ -37,7 +38,7 @@ INFO_FIELDS = {
     "DNALM_COS": "Cosine distance between reference and alternative window embeddings",
     "DNALM_DLOGIT": "Change (alt - ref) in the classifier logit of the target class",
     "DNALM_DPROB": "Change (alt - ref) in the classifier probability of the target class",
-    "DNALM_LLR": "Masked-LM log-likelihood ratio log P(alt) - log P(ref) at the variant (SNVs)",
+    "DNALM_LLR": "Log-likelihood ratio log P(alt) - log P(ref): masked LM at the variant (SNVs), or causal LM over the window",
 }
 
 
@@ -48,10 +49,12 @@ class MaskedLLR:
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         try:
-            model, info = AutoModelForMaskedLM.from_pretrained(reference, output_loading_info=True)
-        except (OSError, ValueError) as err:
+            with quiet_load_report():  # checked below
+                model, info = AutoModelForMaskedLM.from_pretrained(reference, output_loading_info=True,
+                                                                   ignore_mismatched_sizes=True)
+        except (OSError, ValueError, RuntimeError) as err:
             raise ModelLoadError(f"llr=true needs a masked-LM model; cannot load '{reference}': {err}") from err
-        heads = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
+        heads = require_fit(model, info, reference, "classifier").head_missing
         if heads:
             raise ModelLoadError(f"'{reference}' has no trained masked-LM head (missing {heads[:2]}); set llr=false.")
         self.model = model.to(device).eval()
@@ -78,6 +81,39 @@ class MaskedLLR:
         logits = self.model(input_ids=ids.to(self.device), attention_mask=enc["attention_mask"].to(self.device)).logits
         logp = torch.log_softmax(logits[0, slot].float(), dim=-1)
         return float(logp[self.vocab[alt_tok]] - logp[self.vocab[ref_tok]])
+
+
+class CausalLLR:
+    """Log-likelihood ratio of a variant under a causal language model: log P(alt window) - log P(ref window).
+
+    Every variant kind is scored (SNVs, MNVs, indels): both windows are whole sequences the model can score.
+    """
+
+    def __init__(self, reference: str, device: torch.device) -> None:
+        from dnalm.apps.generate import load_causal_lm
+
+        self.model, self.tokenizer = load_causal_lm(OmegaConf.create({"name_or_path": reference}))
+        self.model.to(device)
+
+    def __call__(self, refs: list[str], alts: list[str]) -> np.ndarray:
+        """One LLR per (ref window, alt window) pair."""
+        from dnalm.apps.likelihood import log_likelihoods
+
+        ref_ll, _ = log_likelihoods(self.model, self.tokenizer, refs)
+        alt_ll, _ = log_likelihoods(self.model, self.tokenizer, alts)
+        return alt_ll - ref_ll
+
+
+def is_causal_lm(reference: str) -> bool:
+    """Whether a checkpoint folder is a causal (decoder-only) language model."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = AutoConfig.from_pretrained(reference).model_type
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 def score_variants(cfg: DictConfig) -> pd.DataFrame:
@@ -132,9 +168,13 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
         if cfg.get("llr"):
             if cfg.get("ckpt_path") or not cfg.model.get("name_or_path"):
                 raise ConfigError("llr=true scores with a pretrained masked LM: give model.name_or_path=<folder>.")
-            scorer = MaskedLLR(str(cfg.model.name_or_path), runner.device)
-            table["llr"] = [scorer(r, v.pos - s, v.alt) if len(v.ref) == len(v.alt) == 1 else math.nan
-                            for v, r, s in zip(variants, ref_seqs, starts)]
+            reference = str(cfg.model.name_or_path)
+            if is_causal_lm(reference):
+                table["llr"] = CausalLLR(reference, runner.device)(ref_seqs, alt_seqs)
+            else:
+                scorer = MaskedLLR(reference, runner.device)
+                table["llr"] = [scorer(r, v.pos - s, v.alt) if len(v.ref) == len(v.alt) == 1 else math.nan
+                                for v, r, s in zip(variants, ref_seqs, starts)]
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / f"{cfg.prefix}.tsv", sep="\t", index=False, float_format="%.6g")

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import (
+    AutoConfig,
     AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -21,6 +22,15 @@ from transformers import (
 
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models import hub
+from dnalm.models.loading import (
+    LoadReport,
+    Role,
+    infer_model_type,
+    note_dropped_head,
+    quiet_load_report,
+    require_fit,
+    weight_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +111,22 @@ def _read_raw_config(reference: str, revision: str | None, local_only: bool) -> 
     return json.loads(path.read_text())
 
 
+def _completed(raw: dict[str, Any], reference: str) -> dict[str, Any]:
+    """``raw`` with its model_type, inferred from the architecture fields or weights when the file lacks it."""
+    if raw.get("model_type"):
+        return raw
+    # Copies of hub configs circulate without model_type: the architecture fields or weights still tell it.
+    model_type = infer_model_type(raw, weight_names(reference) if hub.is_local(reference) else ())
+    if model_type is None:
+        raise ModelLoadError(
+            f"the config.json of '{reference}' has no model_type, and neither its architectures/auto_map fields nor "
+            "its weight names tell which architecture it is: add \"model_type\": \"<type>\" (e.g. \"esm\", "
+            "\"bert\") to it.")
+    log.info("'%s' has no model_type in config.json; loading it as %r (from its architecture fields or weights)",
+             reference, model_type)
+    return {**raw, "model_type": model_type}
+
+
 def _native_class(raw_config: dict[str, Any], head: str) -> type | None:
     """dnalm's own implementation for families whose published remote code no longer imports, if any."""
     from dnalm.models.families import native_model_class  # imported on use: it registers the Auto classes
@@ -156,10 +182,11 @@ _MASK_FREE_CAUSAL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qw
 
 
 def _drop_unused_modules(model: PreTrainedModel) -> None:
-    """Remove transformers' pooler / contact head: dnalm pools itself, and parameters that never get a gradient
-    break DDP (unused parameters) and inflate the trainable count."""
-    if not type(model).__module__.startswith("transformers."):
-        return  # dnalm's native families and remote code: their forward may not allow a missing module
+    """Remove the pooler / contact head of transformers' and dnalm's native encoders: dnalm pools itself, and
+    parameters that never get a gradient break DDP (unused parameters) and inflate the trainable count. (Files
+    without a pooler, like GENA-LM's -t2t dumps, may therefore lack it: the loading check allows that.)"""
+    if not type(model).__module__.startswith(("transformers.", "dnalm.models.families.")):
+        return  # remote code: its forward may not allow a missing module
     for name in ("pooler", "contact_head"):
         if isinstance(getattr(model, name, None), torch.nn.Module):
             setattr(model, name, None)
@@ -192,9 +219,11 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if adapter_file.is_file():
         model = _load_peft_classifier(adapter_file, model_cfg, kwargs)
     else:
-        raw = _read_raw_config(source, revision, local_only)
+        raw_file = _read_raw_config(source, revision, local_only)
+        raw = _completed(raw_file, source)
         _check_published(raw, model_cfg, source)
-        model = _load_model(source, raw, native_head, trust, kwargs)
+        model, _ = _load_model(source, raw, "classifier" if native_head else "base", trust, kwargs,
+                               inferred_type=not raw_file.get("model_type"))
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
     tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
     try:
@@ -226,19 +255,46 @@ def _check_published(raw: dict[str, Any], model_cfg: DictConfig, source: str) ->
             "different checkpoint with model=hf model.name_or_path=<folder>.")
 
 
-def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool,
-                kwargs: dict[str, Any]) -> PreTrainedModel:
-    head = "classifier" if native_head else "base"
+def _load_model(source: str, raw: dict[str, Any], role: Role, trust: bool, kwargs: dict[str, Any],
+                inferred_type: bool = False, num_labels: int | None = None) -> tuple[PreTrainedModel, LoadReport]:
+    """Load ``source`` as an encoder (``role="base"``) or a classifier, natively or with transformers, and check
+    that every backbone weight came from the file. ``raw`` is its config.json with ``model_type``
+    (``inferred_type``: that key is not in the file); ``num_labels`` sizes a new head."""
+    head = "base" if role == "base" else "classifier"
     native = _native_class(raw, head)
     if native is not None:
-        from dnalm.models.families import load_native
+        model, info = _load_native(source, raw, role, kwargs, inferred_type, num_labels, native.__name__)
+    else:
+        model, info = _load_transformers(source, raw, role, trust, kwargs, inferred_type, num_labels)
+    # load_native has refused misfits already; this checks transformers' loads (and remote code).
+    report = require_fit(model, info, source, role, raw, trust)
+    if report.head_missing and role == "classifier":
+        raise ModelLoadError(
+            f"'{source}' has no sequence-classification head (missing {report.head_missing[:6]}): it is a "
+            "pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or head=mlp).")
+    if native is None:
+        note_dropped_head(report, source)  # load_native says it for the native families
+    return model, report
 
-        log.info("loading %s with dnalm's native %s (no remote code)", source, native.__name__)
-        try:
-            return load_native(source, head, dtype=kwargs.get("dtype"), revision=kwargs.get("revision"),
-                               local_files_only=kwargs.get("local_files_only", False))
-        except ValueError as err:
-            raise ModelLoadError(f"cannot load '{source}' with dnalm's native {native.__name__}: {err}") from err
+
+def _load_native(source: str, raw: dict[str, Any], role: Role, kwargs: dict[str, Any], inferred_type: bool,
+                 num_labels: int | None, name: str) -> tuple[PreTrainedModel, dict[str, Any]]:
+    from dnalm.models.families import load_native
+
+    overrides = {**({"model_type": raw["model_type"]} if inferred_type else {}),
+                 **({"num_labels": num_labels} if num_labels else {})}
+    log.info("loading %s with dnalm's native %s (no remote code)", source, name)
+    try:
+        return load_native(source, "base" if role == "base" else "classifier", dtype=kwargs.get("dtype"),
+                           config_overrides=overrides or None, new_head=role == "new_head",
+                           output_loading_info=True, revision=kwargs.get("revision"),
+                           local_files_only=kwargs.get("local_files_only", False))
+    except ValueError as err:
+        raise ModelLoadError(f"cannot load '{source}' with dnalm's native {name}: {err}") from err
+
+
+def _load_transformers(source: str, raw: dict[str, Any], role: Role, trust: bool, kwargs: dict[str, Any],
+                       inferred_type: bool, num_labels: int | None) -> tuple[PreTrainedModel, dict[str, Any]]:
     model_type = raw.get("model_type")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
@@ -248,15 +304,23 @@ def _load_model(source: str, raw: dict[str, Any], native_head: bool, trust: bool
             "native version of. Its own code can run with model.trust_remote_code=true — only for code you "
             "trust, and with model.revision pinned to a commit you have read."
         )
-    auto = AutoModelForSequenceClassification if native_head else AutoModel
+    auto = AutoModel if role == "base" else AutoModelForSequenceClassification
+    labels = {"num_labels": num_labels} if num_labels else {}
+    if inferred_type and not (trust and "AutoConfig" in (raw.get("auto_map") or {})):
+        # AutoConfig cannot read a config.json without model_type: build the config from the completed dict.
+        fields = {k: v for k, v in raw.items() if k != "model_type"}
+        kwargs = {**kwargs, "config": AutoConfig.for_model(model_type, **{**fields, **labels})}
+    else:
+        kwargs = {**kwargs, **labels}
     try:
-        return auto.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as err:
+        with quiet_load_report():  # dnalm checks the same report and explains it
+            return auto.from_pretrained(source, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:
         raise ModelLoadError(f"cannot load '{source}' as {auto.__name__}: {err}") from err
 
 
 def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dict[str, Any]) -> PreTrainedModel:
-    """A PEFT adapter folder: load its base model with a classification head, then the adapter."""
+    """A PEFT adapter folder: load its base model with a new classification head, then the adapter."""
     from peft import PeftModel
 
     adapter = json.loads(adapter_file.read_text())
@@ -264,22 +328,18 @@ def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dic
     if not base_ref:
         raise ModelLoadError(f"{adapter_file} names no base model: set model.base_model=<folder or hub id>.")
     base_source, base_local = _resolve(str(base_ref), model_cfg.get("revision"), "base model")
-    raw = _read_raw_config(base_source, model_cfg.get("revision"), base_local)
-    num_labels = _adapter_num_labels(adapter_file.parent)
-    labels = {"num_labels": num_labels} if num_labels else {}
-    if _native_class(raw, "classifier") is not None:
-        from dnalm.models.families import load_native
-
-        # The adapter's modules_to_save carry the fine-tuned head: the base file has none.
-        try:
-            base = load_native(base_source, "classifier", dtype=kwargs.get("dtype"), new_head=True,
-                               config_overrides=labels, revision=kwargs.get("revision"),
-                               local_files_only=base_local)
-        except ValueError as err:
-            raise ModelLoadError(f"cannot load the adapter's base model '{base_ref}': {err}") from err
-    else:
-        base = AutoModelForSequenceClassification.from_pretrained(
-            base_source, **{**kwargs, "local_files_only": base_local, **labels})
+    raw_file = _read_raw_config(base_source, model_cfg.get("revision"), base_local)
+    shapes = _adapter_shapes(adapter_file.parent)
+    base, report = _load_model(base_source, _completed(raw_file, base_source), "new_head",
+                               bool(kwargs.get("trust_remote_code")), {**kwargs, "local_files_only": base_local},
+                               inferred_type=not raw_file.get("model_type"), num_labels=_adapter_num_labels(shapes))
+    # What the base file lacks was created at random: the adapter must bring every such weight back.
+    unrestored = [key for key in report.head_missing if not any(a == key or a.endswith("." + key) for a in shapes)]
+    if unrestored:
+        raise ModelLoadError(
+            f"the adapter in {adapter_file.parent} does not hold {len(unrestored)} head weights that its base model "
+            f"'{base_ref}' lacks [{', '.join(unrestored[:6])}], so they would be random. Save the adapter with "
+            "those modules in modules_to_save, or use a base model that has them.")
     return PeftModel.from_pretrained(base, str(adapter_file.parent))
 
 
@@ -287,17 +347,21 @@ def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dic
 _HEAD_WEIGHTS = ("classifier.out_proj.weight", "classifier.weight", "score.weight")
 
 
-def _adapter_num_labels(folder: Path) -> int | None:
-    """The number of labels of the head saved in a PEFT adapter, read from its weight shapes (None if absent)."""
-    shapes: dict[str, tuple[int, ...]] = {}
+def _adapter_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes saved in a PEFT adapter folder (empty when it holds no weights file)."""
     if (folder / "adapter_model.safetensors").is_file():
         from safetensors import safe_open
 
         with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as handle:
-            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-    elif (folder / "adapter_model.bin").is_file():
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    if (folder / "adapter_model.bin").is_file():
         state = torch.load(folder / "adapter_model.bin", map_location="cpu", weights_only=True)
-        shapes = {key: tuple(value.shape) for key, value in state.items()}
+        return {key: tuple(value.shape) for key, value in state.items()}
+    return {}
+
+
+def _adapter_num_labels(shapes: dict[str, tuple[int, ...]]) -> int | None:
+    """The number of labels of the head saved in a PEFT adapter, read from its weight shapes (None if absent)."""
     for key, shape in shapes.items():
         if key.endswith(_HEAD_WEIGHTS) and len(shape) == 2:
             return int(shape[0])

@@ -137,7 +137,12 @@ def fast_tokenizer_for(hf_tokenizer: Any, on_unknown: UnknownPolicy = "error") -
         return None
     tok, dnabert_k = found
     probes = _probe_sequences(with_unknown=on_unknown == "unk")
-    ours = tok(probes)["input_ids"]
+    try:
+        ours = tok(probes)["input_ids"]
+    except UnknownCharacterError as err:  # e.g. a vocabulary without N: the HF tokenizer maps it to its unk
+        log.info("%s looked like %s but cannot encode the probe sequences (%s); using the HF tokenizer",
+                 type(hf_tokenizer).__name__, type(tok).__name__, err)
+        return None
     for seq, ids in zip(probes, ours, strict=True):
         text = to_kmer_text(seq, dnabert_k) if dnabert_k else seq
         if list(hf_tokenizer(text, add_special_tokens=True)["input_ids"]) != ids.tolist():

@@ -48,6 +48,8 @@ def _code_table(uppercase: bool) -> bytes:
 
 def _kmer_codes(codes: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
     """Base-4 code of the k-mer starting at each position (codes must be 0..3 there)."""
+    if len(positions) == 0:  # e.g. a whole batch shorter than k: there is no window to view
+        return np.zeros(0, dtype=np.int64)
     rows = np.lib.stride_tricks.sliding_window_view(codes, k)[positions]  # one gather of k-byte rows
     value = rows[:, 0].astype(np.int64)
     for j in range(1, k):
@@ -128,8 +130,9 @@ class KmerTokenizer(DNATokenizer):
     def _tokenize_flat(self, batch: Batch, return_offsets: bool):
         k, codes = self.k, batch.codes
         if codes.max(initial=0) < _BASE:
-            # Only A/C/G/T: each non-empty sequence is one run.
-            run_start, run_end = batch.seq_starts, batch.seq_ends
+            # Only A/C/G/T: each non-empty sequence is one run (an empty one has no segment to count).
+            nonempty = batch.lengths > 0
+            run_start, run_end = batch.seq_starts[nonempty], batch.seq_ends[nonempty]
             n_pos = unk_start = unk_end = np.zeros(0, dtype=np.int64)
         else:
             run_start, run_end = _runs(codes < _BASE, batch.seq_starts, batch.lengths)

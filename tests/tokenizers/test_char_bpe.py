@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, EsmTokenizer, PreTrainedTokenizer
+from tokenizers import Regex, Tokenizer, pre_tokenizers, processors
+from tokenizers.models import WordLevel
+from transformers import AutoTokenizer, EsmTokenizer, PreTrainedTokenizer, PreTrainedTokenizerFast
 
 from dnalm.tokenizers import (
     BPETokenizer,
@@ -200,3 +202,19 @@ def test_reverse_complement() -> None:
     assert [reverse_complement(s) for s in rc] == seqs
     assert reverse_complement_batch(["AC\nGT", "A"]) == ["AC\nGT", "T"]
     assert reverse_complement_batch([]) == []
+
+
+def test_character_vocabulary_without_n_falls_back_to_the_hf_tokenizer() -> None:
+    # The probes hold N; a vocabulary without it cannot run them through a strict fast tokenizer, and the
+    # HF tokenizer (N -> [UNK]) is used as it is instead of crashing.
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "A", "C", "G", "T"])}
+    backend = Tokenizer(WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    hf = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
+                                 cls_token="[CLS]", sep_token="[SEP]")
+    assert fast_tokenizer_for(hf) is None
+    tok = as_dna_tokenizer(hf)
+    assert isinstance(tok, HFTokenizerAdapter)
+    assert tok(["ACNT"])["input_ids"][0].tolist() == [2, 4, 5, 1, 7, 3]

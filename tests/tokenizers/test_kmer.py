@@ -140,3 +140,20 @@ def test_empty_batch_and_bad_input() -> None:
         tok(["ACGT", b"ACGT"])
     with pytest.raises(ValueError, match="on_unknown"):
         KmerTokenizer(on_unknown="drop")
+
+
+@pytest.mark.parametrize("batch", [["ACGT"], ["A"], [""], ["AC", "GTA"], ["ACGTA", "N"], ["ACN"]])
+def test_batch_shorter_than_k_gives_single_nucleotides_like_esm(nt_hf: EsmTokenizer, batch: list[str]) -> None:
+    # No sequence in the batch holds a whole 6-mer: the leftover bases are single-nucleotide tokens.
+    out = KmerTokenizer()(batch, return_offsets=True)
+    assert [ids.tolist() for ids in out["input_ids"]] == [nt_hf(seq)["input_ids"] for seq in batch]
+    assert out["offsets"][0][1:].tolist() == [[i, i + 1] for i in range(len(batch[0]))]
+
+
+@pytest.mark.parametrize("batch", [["ACGTACGT", ""], ["ACGTAC", "", ""], ["", "ACGTACG", ""], ["ACN", ""], ["", ""]])
+@pytest.mark.parametrize("tok", [KmerTokenizer(), OverlappingKmerTokenizer(3)], ids=["nt", "dnabert"])
+def test_empty_sequences_keep_one_row_each(batch: list[str], tok) -> None:
+    out = tok(batch, return_offsets=True)
+    assert len(out["input_ids"]) == len(out["offsets"]) == len(batch)
+    alone = [tok([seq])["input_ids"][0].tolist() for seq in batch]
+    assert [ids.tolist() for ids in out["input_ids"]] == alone

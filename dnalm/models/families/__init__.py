@@ -36,6 +36,13 @@ from dnalm.models.families.nt_v2 import (
     NucleotideTransformerV2Model,
 )
 from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
+from dnalm.models.loading import (
+    describe_misfit,
+    infer_model_type,
+    note_dropped_head,
+    quiet_load_report,
+    sort_report,
+)
 
 __all__ = [
     "PUBLISHED_CONFIGS",
@@ -95,12 +102,16 @@ def _auto_map_text(config_dict: dict[str, Any]) -> str:
 
 
 def _family(config_dict: dict[str, Any]) -> str | None:
-    """The native model_type that should load ``config_dict``, or None for plain transformers."""
-    model_type = config_dict.get("model_type")
+    """The native model_type that should load ``config_dict``, or None for plain transformers.
+
+    A config without ``model_type`` (copies of the NT v2 hub config circulate so) is recognised from its
+    ``architectures`` / ``auto_map`` classes.
+    """
+    model_type = infer_model_type(config_dict)
     if model_type in _FAMILIES:
         return model_type
     remote = _auto_map_text(config_dict)
-    if model_type == "esm" or (model_type is None and "modeling_esm" in remote):
+    if model_type == "esm":
         # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.
         # Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load natively.
         is_nt_v2 = "add_bias_fnn" in config_dict or "modeling_esm" in remote
@@ -167,10 +178,12 @@ def load_native(
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
     (``pytorch_model.bin`` is read with ``weights_only=True``; safetensors preferred when present).
-    Raises ``ValueError`` when the checkpoint is not a native family, when weights are missing or
-    unexpected, or when shapes disagree with the config. ``new_head=True`` lets the classifier head be
-    missing from the file and freshly initialised (a PEFT adapter restores it). Extra keyword arguments
-    (``revision``, ``attn_implementation``, ``device_map``, ...) go to ``from_pretrained``.
+    Raises ``ValueError`` when the checkpoint is not a native family, when a backbone weight is missing,
+    unexpected or of another shape (see :mod:`dnalm.models.loading`). A file without pooler (GENA-LM's
+    BertForMaskedLM dumps, the ``-t2t`` models) loads as ``"base"`` with ``pooler = None``: dnalm pools itself.
+    ``new_head=True`` lets the classifier head be missing from the file and freshly initialised (a PEFT
+    adapter restores it). Extra keyword arguments (``revision``, ``attn_implementation``, ``device_map``, ...)
+    go to ``from_pretrained``.
     """
     config_path = cached_file(
         str(path_or_dir), "config.json", revision=from_pretrained_kwargs.get("revision")
@@ -186,16 +199,16 @@ def load_native(
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)
     try:
-        model, info = model_cls.from_pretrained(
-            str(path_or_dir), config=config, dtype=dtype, output_loading_info=True, **from_pretrained_kwargs
-        )
-    except RuntimeError as error:  # transformers raises on shape mismatches after logging a per-key report
-        raise ValueError(
-            f"{path_or_dir}: checkpoint tensors do not fit {model_cls.__name__} built from its config.json "
-            f"(see the load report above for the keys): {error}"
-        ) from error
+        with quiet_load_report():  # the report is checked (and explained) below
+            model, info = model_cls.from_pretrained(
+                str(path_or_dir), config=config, dtype=dtype, output_loading_info=True,
+                ignore_mismatched_sizes=True,  # listed in the report, then refused below
+                **from_pretrained_kwargs,
+            )
+    except RuntimeError as error:  # transformers' own load errors (e.g. a tensor it cannot copy)
+        raise ValueError(f"{path_or_dir}: checkpoint tensors do not load into {model_cls.__name__}: {error}") from error
     _check_sparse_layouts(path_or_dir, info, drawn_ok="sparse_attention" in (config_overrides or {}))
-    _check_loading_info(path_or_dir, model_cls, head, info, new_head)
+    _check_loading_info(path_or_dir, model, head, info, new_head)
     return (model, info) if want_info else model
 
 
@@ -218,27 +231,26 @@ def _check_sparse_layouts(path: str | Path, info: dict[str, Any], drawn_ok: bool
     info["missing_keys"] = [k for k in missing if k not in layouts]
 
 
-def _check_loading_info(path: str | Path, model_cls: type, head: Head, info: dict[str, Any], new_head: bool) -> None:
-    """Fail instead of leaving randomly initialised weights or ignoring unknown tensors."""
-    missing = sorted(info.get("missing_keys") or [])
-    if head == "classifier":
-        head_missing = [k for k in missing if k.startswith("classifier.")]
-        if new_head:
-            missing = [k for k in missing if k not in head_missing]
-        elif head_missing:
+def _check_loading_info(path: str | Path, model: PreTrainedModel, head: Head, info: dict[str, Any],
+                        new_head: bool) -> None:
+    """Fail instead of leaving randomly initialised weights or ignoring tensors that belong to the network."""
+    report = sort_report(model, info, "new_head" if new_head else "base" if head == "base" else "classifier")
+    if not report.fits:
+        raise ValueError(describe_misfit(report, str(path), type(model).__name__)
+                         + "; check that config.json belongs to these weights and that the right head was requested")
+    if report.head_missing and not new_head:
+        if head == "classifier":
             raise ValueError(
-                f"{path}: no sequence-classification head in this checkpoint (missing {head_missing}): it is a "
-                "pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or head=mlp)"
+                f"{path}: no sequence-classification head in this checkpoint (missing {report.head_missing[:6]}): "
+                "it is a pre-trained model, not a fine-tuned classifier; put a dnalm head on it (head=linear or "
+                "head=mlp)"
             )
-    # A base encoder legitimately skips the published MLM / pre-training / classification heads.
-    head_prefixes = ("lm_head.", "cls.", "classifier.") if head == "base" else ()
-    unexpected = sorted(k for k in info.get("unexpected_keys") or [] if not k.startswith(head_prefixes))
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: checkpoint does not match {model_cls.__name__}: missing {missing[:10]} "
-            f"({len(missing)} in all), unexpected {unexpected[:10]} ({len(unexpected)} in all); "
-            "check that config.json belongs to these weights and that the right head was requested"
-        )
+        raise ValueError(f"{path}: no masked-LM head in this checkpoint (missing {report.head_missing[:6]})")
+    if report.unused_missing:
+        # A BertForMaskedLM dump has no pooler: drop the module rather than keep a random one.
+        for name in {key.split(".", 1)[0] for key in report.unused_missing}:
+            setattr(model, name, None)
+    note_dropped_head(report, str(path))
 
 
 register_auto_classes()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.models.families.golden import (
+from tests.helpers.golden import (
     assert_close,
     assert_same_ids,
     assert_tokens_close,
@@ -27,12 +27,9 @@ ENCODERS = {
     "gena_bert_base_lastln_t2t": "gena_bert_base_lastln_t2t",
     "gena_bert_large_t2t": "gena_bert_large_t2t",
 }
-NO_POOLER = pytest.mark.xfail(strict=True, reason="needs optional pooler (i11-load)")
 
 
-@pytest.mark.parametrize(
-    "fixture_name", [pytest.param(n, marks=() if n == "gena_bert_base" else NO_POOLER) for n in sorted(ENCODERS)]
-)
+@pytest.mark.parametrize("fixture_name", sorted(ENCODERS))
 def test_encoder_matches_airi_code(fixture_name: str, make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     fixture = golden(fixture_name)
     backbone = load_as_user(fixture, ENCODERS[fixture_name], make_cfg, monkeypatch)

@@ -14,12 +14,11 @@ import logging
 import pytest
 import torch
 
-from tests.models.families.golden import assert_same_ids, assert_tokens_close, forward, golden, load_as_user
+from tests.helpers.golden import assert_same_ids, assert_tokens_close, forward, golden, load_as_user
 
 LAYOUT = "bert.encoder.layer.{}.attention.self.sparse_self_attention.master_layout"
 
 
-@pytest.mark.xfail(strict=True, reason="needs optional pooler (i11-load)")
 def test_sparse_model_loads_as_user_and_matches(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     fixture = golden("gena_bigbird_base_sparse")
     backbone = load_as_user(fixture, "gena_bigbird_base_sparse", make_cfg, monkeypatch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.models.families.golden import (
+from tests.helpers.golden import (
     assert_close,
     assert_same_ids,
     assert_tokens_close,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.models.families.golden import (
+from tests.helpers.golden import (
     assert_close,
     assert_same_ids,
     assert_tokens_close,

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from dnalm.models.backbone import Backbone, load_backbone
 from dnalm.models.families import published
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
 ATOL = 1e-4
 # Fields that only set sizes: the fixtures shrink them; every other published field is checked as published.
 SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",

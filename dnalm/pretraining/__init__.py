@@ -1,0 +1,1 @@
+"""Pre-training DNA language models: genomes, objectives, the LM module and model loading (``dnalm.pretrain``)."""

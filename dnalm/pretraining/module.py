@@ -1,0 +1,101 @@
+"""The LightningModule of pre-training: a language model, its objective's loss, perplexity and token accuracy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch import nn
+
+from dnalm.pretraining.objectives import IGNORE
+
+
+def lm_token_losses(logits: torch.Tensor, labels: torch.Tensor, causal: bool
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy, number of predicted tokens and correct predictions (labels -100 are skipped).
+
+    Causal models predict token t+1 at position t, so logits and labels are shifted against each other.
+    """
+    if causal:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    flat_logits = logits.reshape(-1, logits.shape[-1]).float()
+    flat_labels = labels.reshape(-1)
+    total = F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE, reduction="sum")
+    targets = flat_labels != IGNORE
+    correct = (flat_logits.argmax(-1) == flat_labels) & targets
+    return total, targets.sum(), correct.sum()
+
+
+class LMModule(L.LightningModule):
+    """Trains ``model`` (a masked or causal LM, possibly wrapped by a strategy) on its objective."""
+
+    def __init__(self, model: nn.Module, causal: bool, optim_cfg: DictConfig) -> None:
+        super().__init__()
+        self.model, self.causal, self.optim_cfg = model, causal, optim_cfg
+        self._val_sums: list[torch.Tensor] = []  # (summed loss, tokens, correct) per validation batch
+        self.run_config: dict[str, Any] = {}
+
+    def _step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return lm_token_losses(logits, batch["labels"], self.causal)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        total, count, correct = self._step(batch)
+        loss = total / count.clamp(min=1)
+        size = len(batch["input_ids"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/perplexity", torch.exp(loss.detach()), batch_size=size)
+        self.log("train/accuracy", correct.float() / count.clamp(min=1), batch_size=size)
+        self.log("train/tokens", count.float(), reduce_fx="sum", batch_size=size)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        total, count, correct = self._step(batch)
+        self._val_sums.append(torch.stack([total.detach().double(), count.double(), correct.double()]))
+
+    def on_validation_epoch_end(self) -> None:
+        sums = torch.stack(self._val_sums).sum(0) if self._val_sums else torch.zeros(3, dtype=torch.float64)
+        self._val_sums.clear()
+        sums = self.all_gather(sums)  # every rank's windows (one rank: unchanged)
+        nll, tokens, correct = (float(v) for v in sums.reshape(-1, 3).sum(0))
+        loss = nll / max(tokens, 1.0)
+        # token-weighted over the whole split, not a mean of batch means
+        self.log_dict({"val/loss": loss, "val/perplexity": math.exp(min(loss, 50.0)),
+                       "val/accuracy": correct / max(tokens, 1.0), "val/tokens": tokens}, prog_bar=False)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        from transformers import get_scheduler
+
+        opt = self.optim_cfg
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        groups = [{"params": decay, "weight_decay": float(opt.get("weight_decay", 0.01))},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        # torch's fused kernel (one call per step), as transformers.Trainer defaults to; not under a GradScaler
+        fused = opt.get("fused")
+        if fused is None:
+            fused = getattr(self.trainer.precision_plugin, "scaler", None) is None
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=float(opt.lr),
+                                      betas=tuple(opt.get("betas", (0.9, 0.999))), eps=float(opt.get("eps", 1e-8)),
+                                      fused=bool(fused) or None)
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = opt.get("warmup_steps")
+        warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total)
+        name = {"constant": "constant_with_warmup"}.get(opt.get("scheduler", "linear"), opt.get("scheduler", "linear"))
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["dnalm_config"] = self.run_config
+        checkpoint["dnalm_rng"] = {"torch": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("dnalm_rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
