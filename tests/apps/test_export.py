@@ -20,7 +20,14 @@ SEQS = random_dna(6, [30, 45, 60, 38, 52, 41], seed=3)
 def native_lora_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ESM classifier trained with its own head (``head=native``) and LoRA: the best checkpoint."""
     root = tmp_path_factory.mktemp("native_lora")
-    base = save_tiny_model(root / "base", "esm")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    plain = save_tiny_model(root / "plain", "esm")
+    # head=native trains a classifier's own head: start from a classifier folder (its head freshly drawn)
+    base = root / "base"
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_pretrained(plain, num_labels=2).save_pretrained(base)
+    AutoTokenizer.from_pretrained(plain).save_pretrained(base)
     metrics = train_tiny(root, "model=hf", f"model.name_or_path={base}", "head=native", "strategy=lora",
                          "model.max_tokens=128", "optim.lr=5e-3")
     return Path(metrics["best_checkpoint"])
