@@ -21,6 +21,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "design": ("dnalm.apps.design", "evolve sequences towards a classifier's target"),
     "explain": ("dnalm.apps.explain.app", "in-silico mutagenesis, attributions and motifs of a classifier"),
     "build": ("dnalm.apps.build", "build a train/valid/test table from FASTA files"),
+    "export": ("dnalm.apps.export", "write a fine-tuned model as a Hugging Face folder with a model card"),
     "report": ("dnalm.apps.report", "tables and plots over finished runs and studies"),
     "zoo": ("dnalm.zoo", "the model configs dnalm ships, as a table"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ def load_module(cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSpec]:
     if not cfg.head.get("native", False):
         raise ConfigError("give ckpt_path=<dnalm checkpoint>, or a published classifier with "
                           "model=hf model.name_or_path=<folder or id> head=native.")
+    exported = _exported_head(cfg.model)
+    if exported is not None:
+        return exported
     backbone = load_backbone(cfg.model, native_head=True)
     task = task_from_native(backbone)
     module = DNALMModule(backbone, task, FullFineTuning(), cfg.head, OmegaConf.create({"lr": 0.0}))
@@ -72,6 +76,29 @@ def _warn_ignored_model(cfg: DictConfig, saved_model: dict[str, Any], path: Path
         log.warning("model.name_or_path=%s is ignored: %s was trained on %s, and that backbone is used "
                     "(drop the override, or train a checkpoint on the other model)", given, path,
                     saved_model.get("name_or_path"))
+
+
+def _exported_head(model_cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSpec] | None:
+    """A folder ``dnalm.export`` wrote for a pooling + dnalm head: its backbone, then the saved head (else None)."""
+    from safetensors.torch import load_file
+
+    folder = Path(str(model_cfg.get("name_or_path") or ""))
+    head_file = folder / "dnalm_head.json"
+    if not model_cfg.get("name_or_path") or not head_file.is_file():
+        return None
+    saved = json.loads(head_file.read_text())
+    task = TaskSpec.from_dict(saved["task"])
+    backbone = load_backbone(model_cfg)
+    strategy = FullFineTuning()
+    strategy.layer = int(saved.get("layer", -1))
+    module = DNALMModule(backbone, task, strategy, OmegaConf.create(saved["head"]), OmegaConf.create({"lr": 0.0}))
+    weights = load_file(str(folder / "dnalm_head.safetensors"))
+    result = module.load_state_dict(weights, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("backbone.")]
+    if result.unexpected_keys or missing:
+        raise ModelLoadError(f"{folder / 'dnalm_head.safetensors'} does not fit {head_file}: "
+                             f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}.")
+    return module, backbone, task
 
 
 def _load_weights(module: DNALMModule, state_dict: dict[str, torch.Tensor], path: Path) -> None:

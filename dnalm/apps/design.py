@@ -31,6 +31,7 @@ from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError
 from dnalm.tokenizers.strand import reverse_complement_batch
 from dnalm.utils.cli import run_task
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger("dnalm.design")
 BASES = np.array(list("ACGT"))
@@ -214,15 +215,18 @@ def design(cfg: DictConfig) -> dict[str, Any]:
                        tuple(cfg.get("forbidden") or ()), cfg.get("max_edits"))
     sign = 1.0 if cfg.goal == "max" else -1.0
 
-    def score_many(seqs: list[str]) -> np.ndarray:
-        return runner.probabilities(seqs, task)[:, column]
-
     budget, rate, seed = int(cfg.budget), float(cfg.mutation_rate), int(cfg.seed)
-    scored, trajectory = evolve(Scorer(score_many, budget, sign), cons, int(cfg.population), rate, seed)
-    baseline_best = None
-    if cfg.get("baseline"):
-        base = random_mutation(Scorer(score_many, budget, sign), cons, rate, seed)
-        baseline_best = max(f for _, f in base)
+    with Progress("designing", total=budget * (2 if cfg.get("baseline") else 1), unit="sequences") as progress:
+
+        def score_many(seqs: list[str]) -> np.ndarray:
+            progress.advance(len(seqs))
+            return runner.probabilities(seqs, task)[:, column]
+
+        scored, trajectory = evolve(Scorer(score_many, budget, sign), cons, int(cfg.population), rate, seed)
+        baseline_best = None
+        if cfg.get("baseline"):
+            base = random_mutation(Scorer(score_many, budget, sign), cons, rate, seed)
+            baseline_best = max(f for _, f in base)
     ranked = sorted(scored, key=lambda x: -x[1])[:int(cfg.top)]
     frame = pd.DataFrame({"sequence": [s for s, _ in ranked],
                           f"prob_{task.label_names[column]}": [sign * f for _, f in ranked],

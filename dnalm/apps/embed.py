@@ -56,7 +56,7 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
                              cfg.data.get("id_column") or "id", policy_of(cfg.data))
     layer = cfg.get("layer")
     runner, _ = Runner.from_cfg(cfg, pooling=cfg.get("pooling"), layer=None if layer is None else int(layer))
-    matrix = runner.run(records["sequence"].tolist(), "embed")
+    matrix = runner.run(records["sequence"].tolist(), "embed", progress="embedding")
     files = write_embeddings(output, records["id"].tolist(), matrix)
     summary = {"records": len(records), "dim": int(matrix.shape[1]), "layer": runner.module.strategy.layer,
                "pooling": type(runner.module.pooling).__name__, "device": str(runner.device),

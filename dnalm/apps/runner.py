@@ -27,6 +27,7 @@ from dnalm.models.backbone import Backbone, load_backbone
 from dnalm.models.module import DNALMModule, group_mean
 from dnalm.models.pooling import make_pooling
 from dnalm.strategies.probing import Probing
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +132,28 @@ class Runner:
             yield self.collate(items)
 
     @torch.inference_mode()
-    def run(self, sequences: Sequence[str], output: Output = "embed") -> np.ndarray:
-        """``[N, hidden]`` pooled embeddings or ``[N, classes]`` logits (float32), in input order."""
+    def run(self, sequences: Sequence[str], output: Output = "embed", progress: str | None = None) -> np.ndarray:
+        """``[N, hidden]`` pooled embeddings or ``[N, classes]`` logits (float32), in input order.
+
+        ``progress`` names the work for a progress bar (log lines off a terminal) counting sequences.
+        """
         if output == "logits" and self.module.head is None and not self.module.native_head:
             raise ConfigError("class scores need a fine-tuned classifier: give ckpt_path=<file.ckpt>.")
         start = time.perf_counter()
-        result: np.ndarray | None = None
         amp = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
                else contextlib.nullcontext())
+        bar = Progress(progress, total=len(sequences), unit="sequences") if progress else contextlib.nullcontext()
+        with bar:
+            result = self._run_batches(sequences, output, amp, bar if progress else None)
+        self.calls += len(sequences)
+        self.seconds += time.perf_counter() - start
+        if result is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return result
+
+    def _run_batches(self, sequences: Sequence[str], output: Output, amp: contextlib.AbstractContextManager,
+                     bar: Progress | None) -> np.ndarray | None:
+        result: np.ndarray | None = None
         for batch in self._batches(sequences):
             input_ids = batch["input_ids"].to(self.device)
             mask = batch["attention_mask"].to(self.device)
@@ -151,10 +166,8 @@ class Runner:
             if result is None:
                 result = np.zeros((len(sequences), means_np.shape[1]), dtype=np.float32)
             result[groups.cpu().numpy()] = means_np
-        self.calls += len(sequences)
-        self.seconds += time.perf_counter() - start
-        if result is None:
-            return np.zeros((0, 0), dtype=np.float32)
+            if bar is not None:  # windows of one sequence share a batch; count sequences finished
+                bar.advance(len(groups))
         return result
 
     def probabilities(self, sequences: Sequence[str], task: TaskSpec) -> np.ndarray:

@@ -29,6 +29,7 @@ from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
 from dnalm.utils.cli import run_task
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger("dnalm.scan")
 
@@ -67,9 +68,48 @@ class RegionWriter:
         """Write the region in progress, if any."""
         if self.open:
             chrom, start, end, score = self.open
-            self.bed.write(f"{chrom}\t{start}\t{end}\t{chrom}:{start}-{end}\t{score:.4f}\n")
+            # BED6: the score column is 0-1000 (browsers shade by it); the probability is kept in the name
+            self.bed.write(f"{chrom}\t{start}\t{end}\t{chrom}:{start}-{end}|p={score:.4f}\t"
+                           f"{round(1000 * score)}\t.\n")
             self.regions += 1
         self.open = None
+
+
+def sort_bed(path: Path) -> None:
+    """Sort a BED file by chromosome name, then start (``sort -k1,1 -k2,2n``), as tabix and bedtools expect."""
+    lines = path.read_text().splitlines(keepends=True)
+    lines.sort(key=lambda line: (line.split("\t", 1)[0], int(line.split("\t", 2)[1])))
+    path.write_text("".join(lines))
+
+
+def write_bigwig(bedgraph: Path, lengths: dict[str, int], path: Path) -> None:
+    """Convert the scan's bedGraph (intervals ascending within each record) into a bigWig with ``pyBigWig``."""
+    import pyBigWig
+
+    chroms: list[str] = []
+    with bedgraph.open() as fh:
+        for line in fh:
+            chrom = line.split("\t", 1)[0]
+            if not line.startswith("track") and (not chroms or chroms[-1] != chrom):
+                chroms.append(chrom)
+    bw = pyBigWig.open(str(path), "w")
+    try:
+        bw.addHeader([(c, int(lengths[c])) for c in chroms])
+        batch: tuple[list[str], list[int], list[int], list[float]] = ([], [], [], [])
+        with bedgraph.open() as fh:
+            for line in fh:
+                if line.startswith("track"):
+                    continue
+                chrom, lo, hi, value = line.split("\t")
+                for column, item in zip(batch, (chrom, int(lo), int(hi), float(value))):
+                    column.append(item)
+                if len(batch[0]) >= 100_000:  # bounded memory on a genome
+                    bw.addEntries(*batch)
+                    batch = ([], [], [], [])
+        if batch[0]:
+            bw.addEntries(*batch)
+    finally:
+        bw.close()
 
 
 def _intervals(starts: list[int], window: int, stride: int, record_end: int) -> list[tuple[int, int]]:
@@ -132,25 +172,36 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
             regions.flush()
             pending.clear()
 
-        for batch in _batched(sliding_windows(record_lengths(), window, stride), int(cfg.batch_size)):
-            probs = runner.probabilities([w.sequence for w in batch], task)[:, column]
-            for w, p in zip(batch, probs):
-                if pending and pending[0][0] != w.record:
-                    flush_record()
-                pending.append((w.record, w.start, float(p)))
-            windows_done += len(batch)
+        with Progress("scanning", unit="windows") as progress:
+            for batch in _batched(sliding_windows(record_lengths(), window, stride), int(cfg.batch_size)):
+                probs = runner.probabilities([w.sequence for w in batch], task)[:, column]
+                for w, p in zip(batch, probs):
+                    if pending and pending[0][0] != w.record:
+                        flush_record()
+                    pending.append((w.record, w.start, float(p)))
+                windows_done += len(batch)
+                progress.advance(len(batch))
         flush_record()
     seconds = time.perf_counter() - started
     skipped = [rec for rec, n in lengths.items() if n < window]
+    if windows_done == 0:  # an empty track would look like a scan that found nothing
+        for suffix in (".bedGraph", ".bed"):
+            Path(f"{prefix}{suffix}").unlink(missing_ok=True)
+        reason = ("holds no FASTA records" if not lengths
+                  else f"has no record as long as window={window} bp (longest: {max(lengths.values())} bp)")
+        raise DataError(f"{cfg.genome} {reason}: nothing to scan; give a FASTA with '>' headers and sequence lines"
+                        + (" or a smaller window." if lengths else "."))
     if skipped:
         log.warning("%d record(s) shorter than the %d bp window were not scored, e.g. %s", len(skipped), window,
                     skipped[:3])
+    sort_bed(Path(f"{prefix}.bed"))
+    write_bigwig(Path(f"{prefix}.bedGraph"), lengths, Path(f"{prefix}.bw"))
     summary = {"windows": windows_done, "seconds": round(seconds, 3),
                "windows_per_second": round(windows_done / seconds, 1) if seconds else None,
                "model_windows_per_second": round(windows_done / runner.seconds, 1) if runner.seconds else None,
                "records": len(lengths), "records_too_short": len(skipped), "regions": regions.regions,
                "target_class": task.label_names[column], "threshold": float(cfg.threshold),
-               "device": str(runner.device), "bedgraph": f"{prefix}.bedGraph", "bed": f"{prefix}.bed"}
+               "device": str(runner.device), "bedgraph": f"{prefix}.bedGraph", "bigwig": f"{prefix}.bw", "bed": f"{prefix}.bed"}
     Path(f"{prefix}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
     return summary

@@ -24,11 +24,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
+from dnalm.apps.reference import Reference
 from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
-from dnalm.data.fasta import read_fasta
-from dnalm.data.sources import policy_of
-from dnalm.errors import ConfigError, ModelLoadError
+from dnalm.errors import ConfigError, DataError, ModelLoadError
 from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
@@ -41,13 +40,6 @@ INFO_FIELDS = {
     "DNALM_DPROB": "Change (alt - ref) in the classifier probability of the target class",
     "DNALM_LLR": "Log-likelihood ratio log P(alt) - log P(ref): masked LM at the variant (SNVs), or causal LM over the window",
 }
-
-
-def load_contigs(path: Path, wanted: set[str], policy: Any) -> dict[str, str]:
-    """The reference records named in ``wanted`` (others are streamed past, not kept)."""
-    if not path.is_file():
-        raise ConfigError(f"reference={path} does not exist.")
-    return {rid: seq for rid, seq, _ in read_fasta(path, policy) if rid in wanted}
 
 
 class MaskedLLR:
@@ -130,15 +122,23 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
         if not cfg.get(key):
             raise ConfigError(f"give {key}=<file> (vcf=<file.vcf[.gz]> reference=<fasta>).")
     vcf_path = Path(str(cfg.vcf))
-    header, rows = vcf.read_vcf(vcf_path)
+    filters = cfg.get("filter")
+    selection = vcf.Selection(cfg.get("region"), None if filters is None else [str(f) for f in (
+        [filters] if isinstance(filters, str) else filters)], None if cfg.get("min_qual") is None
+        else float(cfg.min_qual))
+    header, rows = vcf.read_vcf(vcf_path, selection)
+    if not rows and (selection.region or selection.filters is not None or selection.min_qual is not None):
+        raise DataError(f"no record of {vcf_path} is selected (region={selection.region}, filter={selection.filters}, "
+                        f"min_qual={selection.min_qual}).")
     variants, skipped = vcf.split_alleles(rows, vcf_path)
     if skipped:
         log.warning("%d symbolic or non-ACGTN allele(s) are not scored, e.g. %s", len(skipped), skipped[:3])
-    contigs = load_contigs(Path(str(cfg.reference)), {v.chrom for v in variants}, policy_of(cfg.get("data")))
+    reference = Reference(Path(str(cfg.reference)))
+    reference.check_names({v.chrom for v in variants}, vcf_path)
     length = int(cfg.window)
     ref_seqs, alt_seqs, starts = [], [], []
     for v in variants:
-        contig = contigs.get(v.chrom)
+        contig = reference.contig(v.chrom)
         vcf.check_ref(v, contig)
         assert contig is not None
         ref, alt, start = vcf.windows(v, contig, length)
@@ -152,14 +152,14 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
                           "kind": ["snv" if len(v.ref) == len(v.alt) == 1 else
                                    "mnv" if len(v.ref) == len(v.alt) else "indel" for v in variants]})
     if variants:
-        emb = runner.run(ref_seqs + alt_seqs, "embed")
+        emb = runner.run(ref_seqs + alt_seqs, "embed", progress="embedding ref and alt windows")
         e_ref, e_alt = emb[:len(variants)], emb[len(variants):]
         table["l2"] = np.linalg.norm(e_ref - e_alt, axis=1)
         norms = np.linalg.norm(e_ref, axis=1) * np.linalg.norm(e_alt, axis=1)
         table["cosine_distance"] = 1.0 - (e_ref * e_alt).sum(1) / np.maximum(norms, 1e-12)
         if task is not None and task.kind in ("binary", "multiclass"):
             column = class_index(task, cfg.get("target_class"))
-            logits = runner.run(ref_seqs + alt_seqs, "logits")
+            logits = runner.run(ref_seqs + alt_seqs, "logits", progress="classifying ref and alt windows")
             probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
             n = len(variants)
             table["delta_logit"] = logits[n:, column] - logits[:n, column]

@@ -51,7 +51,9 @@ class DNALMModule(L.LightningModule):
         self.backbone.train(not strategy.frozen)
         self.uses_cache = bool(getattr(strategy, "cache", False)) and strategy.frozen and not self.native_head
         if self.native_head:
-            self.pooling, self.head = None, None
+            # The family's own head classifies; this pooling only serves embeddings of its backbone (embed, variants)
+            self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
+            self.head = None
         else:
             self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
             self.head = make_head(head_cfg.get("kind", "linear"), backbone.hidden_size, self._num_logits(),
@@ -75,8 +77,8 @@ class DNALMModule(L.LightningModule):
     # -- forward ----------------------------------------------------------------------------------------------
     def _backbone_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
-        if self.strategy.layer != -1:
-            kwargs["output_hidden_states"] = True
+        if self.strategy.layer != -1 or self.native_head:
+            kwargs["output_hidden_states"] = True  # a *ForSequenceClassification returns logits, not states
         if self.is_causal:
             kwargs["use_cache"] = False
         return kwargs
@@ -90,7 +92,7 @@ class DNALMModule(L.LightningModule):
         """
         out = self.backbone(input_ids=input_ids, attention_mask=self._mask_for_backbone(attention_mask, right_padded),
                             **self._backbone_kwargs())
-        if self.strategy.layer != -1:
+        if self.strategy.layer != -1 or self.native_head:
             return out.hidden_states[self.strategy.layer]
         return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 

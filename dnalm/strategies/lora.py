@@ -37,7 +37,10 @@ class LoRA(Strategy):
                               "set strategy.target_modules=[...] (names of linear layers in the backbone).")
         check_targets(backbone, targets)
         config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
-                            modules_to_save=list(self.modules_to_save) or None, bias=self.bias)
+                            modules_to_save=list(self.modules_to_save) or None, bias=self.bias,
+                            # the family's own head (head=native) must train and be saved beside the adapters:
+                            # SEQ_CLS makes PEFT add it (classifier/score) to modules_to_save
+                            task_type="SEQ_CLS" if backbone.native_head else None)
         return get_peft_model(backbone.model, config)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dnalm.apps.inputs import write_fasta
 from dnalm.apps.scan import scan
@@ -16,7 +17,7 @@ def test_scan_recovers_labels_of_concatenated_windows(gc_classifier: Path, tmp_p
     rng = np.random.default_rng(7)
     labels = {"chrA": [1, 0, 0, 1, 1, 0, 1, 0], "chrB": [0, 1, 0, 0, 1, 1]}
     records = [(chrom, "".join(biased_dna(rng, 1, WINDOW, 0.75 if y else 0.25)[0] for y in ys))
-               for chrom, ys in labels.items()]
+               for chrom, ys in labels.items()][::-1]  # chrB first in the file: the BED still sorts chrA first
     records.append(("chrShort", "ACGT" * 5))  # shorter than a window: reported, not scored
     genome = tmp_path / "genome.fa"
     write_fasta(genome, records, width=60)
@@ -29,8 +30,19 @@ def test_scan_recovers_labels_of_concatenated_windows(gc_classifier: Path, tmp_p
         rows = graph[graph.chrom == chrom]
         assert rows.start.tolist() == [i * WINDOW for i in range(len(ys))]
         assert ((rows.p.to_numpy() > 0.5).astype(int) == np.array(ys)).mean() >= 0.85
-    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t", names=["chrom", "start", "end", "name", "score"])
-    assert (bed.score >= 0.5).all() and summary["regions"] == len(bed)
+    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t",
+                      names=["chrom", "start", "end", "name", "score", "strand"])
+    assert (bed.score >= 500).all() and (bed.score <= 1000).all() and summary["regions"] == len(bed)
+    assert (bed.strand == ".").all() and bed.name.str.contains(r"\|p=0\.\d{4}$").all()
+    assert list(bed.itertuples(index=False)) == sorted(bed.itertuples(index=False), key=lambda r: (r.chrom, r.start))
+    assert bed.chrom.iloc[0] == "chrA" and "chrB" in set(bed.chrom)
+    import pyBigWig
+
+    bw = pyBigWig.open(summary["bigwig"])
+    assert bw.chroms() == {"chrB": 6 * WINDOW, "chrA": 8 * WINDOW}
+    for row in graph.itertuples(index=False):
+        assert bw.stats(row.chrom, int(row.start), int(row.end))[0] == pytest.approx(row.p, abs=1e-5)
+    bw.close()
     # adjacent positive windows merge: chrA has runs [0], [3, 4], [6] -> at most 3 regions if all are called
     assert len(bed[bed.chrom == "chrA"]) <= 3
 
@@ -46,7 +58,8 @@ def test_overlapping_windows_tile_each_record(gc_classifier: Path, tmp_path: Pat
         rows = graph[graph.chrom == chrom]
         assert rows.start.iloc[0] == 0 and rows.end.iloc[-1] == length
         assert (rows.start.to_numpy()[1:] == rows.end.to_numpy()[:-1]).all()
-    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t", names=["chrom", "start", "end", "name", "score"])
+    bed = pd.read_csv(tmp_path / "run" / "scan.bed", sep="\t",
+                      names=["chrom", "start", "end", "name", "score", "strand"])
     assert bed.chrom.tolist() == ["c1"] and (bed.start.iloc[0], bed.end.iloc[0]) == (0, 150)
 
 

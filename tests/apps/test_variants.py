@@ -90,3 +90,69 @@ def test_masked_lm_llr_for_snvs(tmp_path: Path) -> None:
     assert table.llr.iloc[0] == 0 and np.isfinite(table.llr.iloc[1]) and table.llr.iloc[1] != 0
     assert np.isnan(table.llr.iloc[2])  # indels have no single-token LLR
     assert "delta_logit" not in table.columns  # a pretrained model has no classifier
+
+
+def test_bgzip_reference_and_chr_naming(gc_classifier: Path, tmp_path: Path) -> None:
+    """A bgzip reference is indexed on first use; a VCF saying ``1`` finds the reference's ``chr1``."""
+    import gzip
+
+    import pysam
+
+    chrom = random_dna(1, 300, seed=3)[0]
+    alt = {"A": "C", "C": "G", "G": "T", "T": "A"}[chrom[149]]
+    plain, path, _ = _setup(tmp_path, [("1", 150, chrom[149], alt)])
+    bgz = tmp_path / "ref.fa.gz"
+    pysam.tabix_compress(str(plain), str(bgz))
+    cfg = app_cfg("variants", tmp_path, f"ckpt_path={gc_classifier}", f"vcf={path}", f"reference={bgz}",
+                  f"window={WINDOW}")
+    table = score_variants(cfg)
+    assert (tmp_path / "ref.fa.gz.fai").is_file() and (tmp_path / "ref.fa.gz.gzi").is_file()
+    expected = score_variants(app_cfg("variants", tmp_path / "b", f"ckpt_path={gc_classifier}", f"vcf={path}",
+                                      f"reference={plain}", f"window={WINDOW}"))
+    assert table.l2.iloc[0] > 0 and table.l2.iloc[0] == pytest.approx(expected.l2.iloc[0], rel=1e-6)
+
+    gz = tmp_path / "plain.fa.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(DataError, match="gzip but not bgzip.*bgzip"):
+        score_variants(app_cfg("variants", tmp_path / "c", f"ckpt_path={gc_classifier}", f"vcf={path}",
+                               f"reference={gz}"))
+
+
+def test_no_matching_contig_is_one_clear_error(gc_classifier: Path, tmp_path: Path) -> None:
+    ref, path, _ = _setup(tmp_path, [("scaffold_9", 10, "A", "C")])
+    cfg = app_cfg("variants", tmp_path, f"ckpt_path={gc_classifier}", f"vcf={path}", f"reference={ref}")
+    with pytest.raises(DataError, match=r"none of the contigs of .*in.vcf \(scaffold_9\) is in reference=.*chr1"):
+        score_variants(cfg)
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_region_filter_and_qual_selection(gc_classifier: Path, tmp_path: Path, indexed: bool) -> None:
+    """bgzip + tabix VCFs are read within the region; plain ones are filtered while streaming; same result."""
+    import pysam
+
+    chrom = random_dna(1, 300, seed=3)[0]
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    ref = tmp_path / "ref.fa"
+    write_fasta(ref, [("chr1", chrom), ("chr2", "ACGT" * 10)])
+    lines = [("chr1", 50, "PASS", "40"), ("chr1", 120, "LowQual", "50"), ("chr1", 150, ".", "35"),
+             ("chr1", 200, "PASS", "10"), ("chr1", 260, "PASS", "."), ("chr2", 5, "PASS", "60")]
+    body = "".join(f"{c}\t{p}\tv{p}\t{chrom[p - 1] if c == 'chr1' else 'A'}\t"
+                   f"{other[chrom[p - 1]] if c == 'chr1' else 'C'}\t{q}\t{f}\t.\n" for c, p, f, q in lines)
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=300>\n##contig=<ID=chr2,length=40>\n"
+            '##FILTER=<ID=LowQual,Description="low">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n')
+    path = tmp_path / "in.vcf"
+    path.write_text(head + body)
+    if indexed:
+        path = Path(pysam.tabix_index(str(path), preset="vcf", force=True))
+        assert path.name == "in.vcf.gz" and Path(f"{path}.tbi").is_file()
+    cfg = app_cfg("variants", tmp_path, f"ckpt_path={gc_classifier}", f"vcf={path}", f"reference={ref}",
+                  f"window={WINDOW}", "region=chr1:40-255", "filter=[PASS]", "min_qual=20")
+    table = score_variants(cfg)
+    assert table["pos"].tolist() == [50, 150]  # 120 LowQual, 200 QUAL 10, 260 and chr2 outside the region
+    out = pysam.VariantFile(str(tmp_path / "run" / "variants.vcf"))
+    assert out.header.info["DNALM_L2"].number == "A" and out.header.info["DNALM_L2"].type == "Float"
+    scored = {r.pos: r.info["DNALM_L2"][0] for r in out}
+    assert set(scored) == {50, 150} and all(v > 0 for v in scored.values())
+    with pytest.raises(DataError, match="no record of .* is selected"):
+        score_variants(app_cfg("variants", tmp_path / "e", f"ckpt_path={gc_classifier}", f"vcf={path}",
+                               f"reference={ref}", "region=chr2:10-20"))
