@@ -9,19 +9,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import labelled_frame, write_table
 
 from dnalm.data.datamodule import DNADataModule
 from dnalm.data.fasta import FastaFormatError
 from dnalm.data.normalise import BadSequenceError
 from dnalm.errors import ConfigError, DataError, DNALMError, ModelLoadError
 from dnalm.utils.cli import check_types, run_task
+from tests.helpers import labelled_frame, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _setup(make_cfg, folder: Path, *overrides: str) -> DNADataModule:
-    from helpers import char_tokenizer
+    from tests.helpers import char_tokenizer
 
     cfg = make_cfg("data=table", f"data.path={folder}", *overrides, small=False)
     dm = DNADataModule(cfg.data, char_tokenizer(), 512, cache_dir=cfg.paths.cache_dir)

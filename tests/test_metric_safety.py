@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from helpers import labelled_frame, write_table
 
 from dnalm.train import train
+from tests.helpers import labelled_frame, write_table
 
 SMALL = ["logger=csv", "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
          "callbacks.early_stopping=null"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from dnalm.names import short_name
+from tests.helpers.configs import CONF_DIR
 
 
 @pytest.mark.parametrize(("reference", "name"), [

@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CONF_DIR, SMALL
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from dnalm.errors import ConfigError
 from dnalm.train import train, train_or_record
+from tests.helpers.configs import CONF_DIR, SMALL
 
 
 def _cfg(run_dir: Path, root: Path, *overrides: str):  # noqa: ANN202 - a DictConfig
