@@ -15,7 +15,9 @@ from dnalm.train import train
 from tests.helpers.runs import run_train
 
 CONF = config_dir()
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+# dnalm.pretrain's experiments compose with pretrain.yaml (their own test below); the rest with train.yaml
+PRETRAIN_EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("pretrain_*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem not in PRETRAIN_EXPERIMENTS)
 TINY_RUN = ["model=tiny", "data=demo", "trainer.max_steps=4", "trainer.max_epochs=1", "trainer.val_check_interval=2"]
 
 LORA_RECIPE = {"strategy.name": "lora", "strategy.r": 1, "strategy.alpha": 32, "strategy.dropout": 0.1,
@@ -51,6 +53,22 @@ def test_recipe_values_are_composed(make_cfg, experiment: str) -> None:
     assert cfg.callbacks.early_stopping is None
     if experiment.startswith("thesis_"):
         assert cfg.callbacks.checkpoint.monitor == "val/f1"
+
+
+PRETRAIN_RECIPES = {
+    "pretrain_gut_bacteria_clm": {"model.name": "scratch_mixtral_1m", "objective.name": "clm", "strategy.name": "full",
+                                  "data.holdout.by": "group", "trainer.max_time": "00:00:30:00"},
+    "pretrain_gut_bacteria_continued": {"model.name": "mistral_dna_1m_hg38", "model.new_lm_head": True,
+                                        "objective.name": "clm", "data.holdout.by": "group"},
+}
+
+
+@pytest.mark.parametrize("experiment", PRETRAIN_EXPERIMENTS)
+def test_pretrain_recipes_are_composed(make_cfg, experiment: str) -> None:
+    cfg = make_cfg(f"experiment={experiment}", config_name="pretrain")
+    for key, expected in PRETRAIN_RECIPES[experiment].items():
+        assert _select(cfg, key) == expected, key
+    assert str(cfg.data.paths[0]).endswith("nonphage_gut_bacteria_19_genomes.fa.gz")
 
 
 def test_thesis_sweeps_cover_the_model_configs() -> None:
