@@ -116,7 +116,7 @@ def run_dnalm(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         f"optim.warmup_steps={warmup_steps(args)}", "logger=csv", "~callbacks",
         f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}", f"trainer.max_steps={args.steps}",
         "trainer.max_epochs=-1", "trainer.limit_val_batches=0", "+trainer.enable_checkpointing=false",
-        "+trainer.enable_model_summary=false", f"paths.output_dir={workdir / 'run'}",
+        "trainer.enable_model_summary=false", f"paths.output_dir={workdir / 'run'}",
         f"paths.cache_dir={workdir / 'cache'}", f"seed={args.seed}",
     ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
