@@ -12,7 +12,7 @@ import torch
 
 from dnalm.checkpoints import read_checkpoint
 from dnalm.errors import ConfigError, DNALMError, ModelLoadError
-from dnalm.train import check_resume_matches
+from dnalm.train import check_resume_matches, train
 
 
 def _checkpoint(path: Path, model: str = "tiny") -> Path:
@@ -68,3 +68,12 @@ def test_resume_from_a_bad_checkpoint_is_a_dnalm_error(make_cfg, tmp_path: Path)
     bad.write_bytes(b"\x00" * 10)
     with pytest.raises(DNALMError, match="not a readable checkpoint"):
         train(make_cfg(f"ckpt_path={bad}"))
+
+
+def test_forced_resume_whose_optimizer_state_does_not_fit_is_one_clear_error(make_cfg) -> None:
+    """resume_any_model=true with another strategy: torch's parameter-group mismatch becomes a dnalm error."""
+    first = train(make_cfg("strategy=full"))
+    last = Path(first["run_dir"]) / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    with pytest.raises(ConfigError, match="optimizer state does not fit this model's trainable parameters"):
+        train(make_cfg("strategy=probing", f"ckpt_path={last}", "resume_any_model=true", "trainer.max_epochs=2"))

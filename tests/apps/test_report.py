@@ -134,3 +134,45 @@ def test_groups_by_every_differing_setting_and_sets_other_runs_apart(tmp_path: P
     text = (tmp_path / "report" / "report.md").read_text()
     assert "grouped by data, model, strategy, trainer.max_steps" in text and "## Not compared" in text
     assert "an evaluate run, not a training run" in text
+
+
+def _kept_figure(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Figures the report would close after saving, kept for inspection."""
+    import matplotlib.pyplot as plt
+
+    kept: list = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    return kept
+
+
+def test_learning_curves_have_one_point_per_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from dnalm.apps.report import plot_learning_curves
+
+    run = tmp_path / "run"
+    (run / "csv").mkdir(parents=True)
+    # the final re-validation of the best checkpoint logs val/mcc again at the last step
+    pd.DataFrame({"step": [10, 20, 20, 20], "train/loss": [0.7, 0.6, None, None],
+                  "val/mcc": [0.1, 0.3, None, 0.3]}).to_csv(run / "csv" / "metrics.csv", index=False)
+    runs = pd.DataFrame([{"run_dir": str(run), "data": "demo", "model": "tiny", "strategy": "full", "seed": 1}])
+    kept = _kept_figure(monkeypatch)
+    assert plot_learning_curves(runs, tmp_path / "curves.png", "test/mcc") is not None
+    val_axis = kept[0].axes[1]
+    steps = list(val_axis.lines[0].get_xdata())
+    assert steps == [10, 20]  # not [10, 20, 20]
+    assert val_axis.get_legend() is not None
+
+
+def test_metric_plot_fits_the_values_and_shows_the_spread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from dnalm.apps.report import plot_metric_bars
+
+    summary = pd.DataFrame([{"data": "demo", "model": m, "strategy": "lora", "test/mcc mean": v, "test/mcc std": 0.01}
+                            for m, v in (("a", 0.81), ("b", 0.84))])
+    kept = _kept_figure(monkeypatch)
+    assert plot_metric_bars(summary, tmp_path / "bars.png", "test/mcc") is not None
+    axis = kept[0].axes[0]
+    assert axis.get_ylim()[0] > 0.5  # the axis starts near the values, not at zero, so 0.03 apart is visible
+    assert axis.containers  # error bars: the spread over seeds is drawn
