@@ -63,3 +63,9 @@ def word_cache_resizer(tokenizer: Any) -> Any | None:
     model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
     resize = getattr(model, "_resize_cache", None)
     return resize if callable(resize) else None
+
+
+def wandb_init_settings(logger: Any) -> dict[str, Any] | None:
+    """The keyword arguments a Lightning ``WandbLogger`` will pass to ``wandb.init`` (``logger._wandb_init``)."""
+    init = getattr(logger, "_wandb_init", None)
+    return init if isinstance(init, dict) else None

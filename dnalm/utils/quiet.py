@@ -13,6 +13,8 @@ import logging
 import warnings
 from typing import Any
 
+from dnalm.compat import wandb_init_settings
+
 _TIP_LOGGERS = ("lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
                 "lightning.pytorch.trainer.connectors.callback_connector", "lightning.pytorch.utilities.rank_zero")
 
@@ -33,7 +35,7 @@ def silence_library_noise() -> None:
 
 def quiet_wandb_logger(logger: Any) -> Any:
     """A Lightning ``WandbLogger`` without the ``anonymous`` init setting (None means unset anyway)."""
-    init = getattr(logger, "_wandb_init", None)  # private in Lightning: kept to this module
-    if isinstance(init, dict) and init.get("anonymous") is None:
+    init = wandb_init_settings(logger)
+    if init is not None and init.get("anonymous") is None:
         init.pop("anonymous", None)
     return logger
