@@ -12,14 +12,16 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
+from dnalm.compat import attached_trainer, logs_this_step
 from dnalm.pretraining.objectives import IGNORE
 
 
-def lm_token_losses(logits: torch.Tensor, labels: torch.Tensor, causal: bool
+def lm_token_losses(logits: torch.Tensor, labels: torch.Tensor, causal: bool, accuracy: bool = True
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed cross-entropy, number of predicted tokens and correct predictions (labels -100 are skipped).
 
     Causal models predict token t+1 at position t, so logits and labels are shifted against each other.
+    ``accuracy=False`` skips the arg-max over the vocabulary (correct predictions come back as 0).
     """
     if causal:
         logits, labels = logits[:, :-1], labels[:, 1:]
@@ -27,6 +29,8 @@ def lm_token_losses(logits: torch.Tensor, labels: torch.Tensor, causal: bool
     flat_labels = labels.reshape(-1)
     total = F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE, reduction="sum")
     targets = flat_labels != IGNORE
+    if not accuracy:
+        return total, targets.sum(), torch.zeros((), dtype=torch.long, device=total.device)
     correct = (flat_logits.argmax(-1) == flat_labels) & targets
     return total, targets.sum(), correct.sum()
 
@@ -41,18 +45,23 @@ class LMModule(L.LightningModule):
         self.curve: list[tuple[int, float]] = []  # (optimiser step, validation perplexity)
         self.run_config: dict[str, Any] = {}
 
-    def _step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _step(self, batch: dict[str, torch.Tensor], accuracy: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return lm_token_losses(logits, batch["labels"], self.causal)
+        return lm_token_losses(logits, batch["labels"], self.causal, accuracy)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        total, count, correct = self._step(batch)
+        # Metrics only on the steps a logger writes: the arg-max over the vocabulary and each self.log call cost
+        # time on every step, and values logged between two writes are overwritten unread.
+        trainer = attached_trainer(self)
+        logging = trainer is None or logs_this_step(trainer) or bool(trainer.fast_dev_run)
+        total, count, correct = self._step(batch, accuracy=logging)
         loss = total / count.clamp(min=1)
-        size = len(batch["input_ids"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/perplexity", torch.exp(loss.detach()), batch_size=size)
-        self.log("train/accuracy", correct.float() / count.clamp(min=1), batch_size=size)
-        self.log("train/tokens", count.float(), reduce_fx="sum", batch_size=size)
+        if logging:
+            size = len(batch["input_ids"])
+            self.log("train/loss", loss, prog_bar=True, batch_size=size)
+            self.log("train/perplexity", torch.exp(loss.detach()), batch_size=size)
+            self.log("train/accuracy", correct.float() / count.clamp(min=1), batch_size=size)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
