@@ -34,6 +34,19 @@ def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor
     return unique, sums / counts.view(-1, *([1] * (values.dim() - 1)))
 
 
+def with_step_scheduler(optimizer: torch.optim.Optimizer, opt: DictConfig, total_steps: int) -> dict[str, Any]:
+    """Lightning's optimizer dict: ``optim.scheduler`` (linear, cosine, constant; all with warm-up of
+    ``optim.warmup_steps``, else ``optim.warmup_ratio`` of ``total_steps``) stepped every optimiser step."""
+    from transformers import get_scheduler
+
+    warmup = opt.get("warmup_steps")
+    warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total_steps)
+    kind = opt.get("scheduler", "linear")
+    name = {"constant": "constant_with_warmup"}.get(kind, kind)
+    scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
 class DNALMModule(L.LightningModule):
     """A pretrained DNA LM adapted to a sequence-level task."""
 
@@ -288,19 +301,12 @@ class DNALMModule(L.LightningModule):
         return bool(params) and all(p.device.type in devices and p.is_floating_point() for p in params)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from transformers import get_scheduler
-
         opt = self.optim_cfg
         groups = self.parameter_groups()
         fused = self.fused_optimizer([p for group in groups for p in group["params"]])
         optimizer = torch.optim.AdamW(groups, betas=tuple(opt.get("betas", (0.9, 0.999))),
                                       eps=float(opt.get("eps", 1e-8)), fused=fused or None)
-        total = int(self.trainer.estimated_stepping_batches)
-        warmup = opt.get("warmup_steps")
-        warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total)
-        name = {"constant": "constant_with_warmup"}.get(opt.get("scheduler", "linear"), opt.get("scheduler", "linear"))
-        scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return with_step_scheduler(optimizer, opt, int(self.trainer.estimated_stepping_batches))
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from dnalm.compat import attached_trainer, logs_this_step
+from dnalm.models.module import with_step_scheduler
 from dnalm.pretraining.objectives import IGNORE
 
 
@@ -81,8 +82,6 @@ class LMModule(L.LightningModule):
                        "val/accuracy": correct / max(tokens, 1.0), "val/tokens": tokens}, prog_bar=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from transformers import get_scheduler
-
         opt = self.optim_cfg
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
@@ -97,12 +96,7 @@ class LMModule(L.LightningModule):
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=float(opt.lr),
                                       betas=tuple(opt.get("betas", (0.9, 0.999))), eps=float(opt.get("eps", 1e-8)),
                                       fused=bool(fused) or None)
-        total = int(self.trainer.estimated_stepping_batches)
-        warmup = opt.get("warmup_steps")
-        warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total)
-        name = {"constant": "constant_with_warmup"}.get(opt.get("scheduler", "linear"), opt.get("scheduler", "linear"))
-        scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return with_step_scheduler(optimizer, opt, int(self.trainer.estimated_stepping_batches))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["dnalm_config"] = self.run_config
