@@ -54,6 +54,7 @@ from dnalm.models.families.base import (
     output_flags,
 )
 from dnalm.models.families.mamba import MambaMixer
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 POOLING_STRATEGIES = ("mean", "max", "first", "last")
 
@@ -594,3 +595,19 @@ class CaduceusForSequenceClassification(CaduceusPreTrainedModel):
         pooled = _pool(hidden, attention_mask, self.config.pooling_strategy)  # (batch, d_model, strands)
         logits = self.score(pooled.transpose(1, 2)).mean(dim=1)
         return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+
+
+def is_published_caduceus(config: PublishedConfig) -> bool:
+    """Published configs say ``model_type: "caduceus"`` (the native one too); a copy without it names the remote
+    ``modeling_caduceus`` in its auto_map."""
+    return config.model_type is None and "modeling_caduceus" in config.remote
+
+
+register_family(Family(
+    label="Caduceus",
+    config=CaduceusConfig,
+    base=CaduceusModel,
+    lm=CaduceusForMaskedLM,
+    classifier=CaduceusForSequenceClassification,
+    recognise=is_published_caduceus,
+))

@@ -51,6 +51,7 @@ from dnalm.models.families.base import (
     model_output,
     output_flags,
 )
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 # The authors' additive mask value for padded keys (not -inf: their softmax never sees an all-masked row).
 PADDING_BIAS = -10000.0
@@ -356,3 +357,23 @@ class DnaBert2ForSequenceClassification(SequenceClassifierMixin, DnaBert2PreTrai
         self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
         return self.classifier(self.dropout(outputs.pooler_output))
+
+
+def is_published_dnabert2(config: PublishedConfig) -> bool:
+    """DNABERT-2 / DNABERT-S / MosaicBERT: remote code in ``bert_layers.py`` and an ALiBi table size.
+
+    The published DNABERT-2 config.json has no model_type (older revisions and DNABERT-S say "bert", fine-tuned
+    copies ""), so the family is told by its auto_map (``bert_layers.Bert*``, with or without a
+    ``repo--`` prefix) or by ``alibi_starting_size``, a field only MosaicBERT's configuration class writes.
+    """
+    return "bert_layers." in config.remote or "alibi_starting_size" in config.fields
+
+
+register_family(Family(
+    label="DNABERT-2",
+    config=DnaBert2Config,
+    base=DnaBert2Model,
+    lm=DnaBert2ForMaskedLM,
+    classifier=DnaBert2ForSequenceClassification,
+    recognise=is_published_dnabert2,
+))

@@ -60,6 +60,7 @@ from dnalm.models.families.base import (
     model_output,
     output_flags,
 )
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 from dnalm.models.families.sparse import BIGBIRD_CONFIG_CLS, BigBirdPattern, BlockSparseAttention
 
@@ -433,3 +434,34 @@ class GenaBertForSequenceClassification(SequenceClassifierMixin, GenaBertPreTrai
         self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
         return self.classifier(self.dropout(outputs.pooler_output))
+
+
+def is_published_gena_bert(config: PublishedConfig) -> bool:
+    """GENA-LM's BERTs are pre-LN (``pre_layer_norm``), which transformers' ``BertModel`` cannot compute.
+
+    The dense ones have 512 positions; the 4,096-position pre-LN ones (gena-lm-bigbird-base-sparse*) name their
+    DeepSpeed block-sparse layout in the config. A long config without one would be computed as dense attention,
+    which it was not trained with, so it is refused.
+    """
+    fields = config.fields
+    if config.model_type != "bert" or not fields.get("pre_layer_norm"):
+        return False
+    if fields.get("sparse_attention") is None and fields.get("max_position_embeddings", 512) > 512:
+        raise ValueError(
+            "this pre-LN GENA-LM config has max_position_embeddings="
+            f"{fields.get('max_position_embeddings')} but no sparse_attention layout, so it "
+            "cannot be told apart from a DeepSpeed block-sparse checkpoint whose config lost its layout; "
+            "pass config_overrides={'sparse_attention': {...}} (see docs/native_models.md) or use a "
+            "dense GENA-LM BERT"
+        )
+    return True
+
+
+register_family(Family(
+    label="GENA-LM BERT",
+    config=GenaBertConfig,
+    base=GenaBertModel,
+    lm=GenaBertForMaskedLM,
+    classifier=GenaBertForSequenceClassification,
+    recognise=is_published_gena_bert,
+))

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithNoAttention, CausalLMOutput, ModelOutput
@@ -53,6 +53,7 @@ from dnalm.models.families.base import (
     model_output,
     output_flags,
 )
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 
 @strict
@@ -432,3 +433,37 @@ class HyenaDNAForSequenceClassification(SequenceClassifierMixin, HyenaDNAPreTrai
         last = last_token_positions(input_ids, attention_mask, self.config.pad_token_id, hidden.shape[0],
                                     hidden.shape[1], hidden.device)
         return self.score(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+
+
+def is_published_hyenadna(config: PublishedConfig) -> bool:
+    """The published -hf configs say ``model_type: "hyenadna"`` (remote code in ``modeling_hyena.py``)."""
+    return config.model_type == "hyenadna"
+
+
+def hyenadna_tokenizer(tokenizer_config: dict[str, Any]) -> PreTrainedTokenizerBase | None:
+    """dnalm's character tokenizer for a published ``tokenizer_config.json`` that names ``tokenization_hyena.py``.
+
+    The vocabulary is fixed (7 specials, then the ``characters``); dnalm's character tokenizer reproduces it
+    (checked against the authors' tokenizer in tests/fixtures/golden/hyenadna). None when the file names no
+    remote code (a tokenizer saved by dnalm loads as it is).
+    """
+    if "auto_map" not in tokenizer_config:
+        return None
+    from dnalm.tokenizers.char import HYENA_ROLES, CharTokenizer, hyena_vocab
+
+    characters = tokenizer_config.get("characters") or ["A", "C", "G", "T", "N"]
+    tokenizer = CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",)).to_hf()
+    tokenizer.model_max_length = int(tokenizer_config.get("model_max_length") or tokenizer.model_max_length)
+    return tokenizer
+
+
+register_family(Family(
+    label="HyenaDNA",
+    config=HyenaDNAConfig,
+    base=HyenaDNAModel,
+    lm=HyenaDNAForCausalLM,
+    classifier=HyenaDNAForSequenceClassification,
+    recognise=is_published_hyenadna,
+    causal=True,
+    tokenizer=hyenadna_tokenizer,
+))

@@ -50,6 +50,7 @@ from dnalm.models.families.base import (
     model_output,
     output_flags,
 )
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 
 # ESM's mask-dropout constant: 15% of tokens selected, 80% of those replaced by <mask>.
@@ -356,3 +357,24 @@ class NucleotideTransformerV2ForSequenceClassification(SequenceClassifierMixin, 
         self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
         return self.classifier(outputs.last_hidden_state)
+
+
+def is_published_nt_v2(config: PublishedConfig) -> bool:
+    """NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward (flagged by ``add_bias_fnn``) and rotary positions.
+
+    Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load with plain transformers.
+    """
+    if config.model_type != "esm":
+        return False
+    is_nt_v2 = "add_bias_fnn" in config.fields or "modeling_esm" in config.remote
+    return is_nt_v2 and config.fields.get("position_embedding_type", "absolute") == "rotary"
+
+
+register_family(Family(
+    label="NT v2",
+    config=NucleotideTransformerV2Config,
+    base=NucleotideTransformerV2Model,
+    lm=NucleotideTransformerV2ForMaskedLM,
+    classifier=NucleotideTransformerV2ForSequenceClassification,
+    recognise=is_published_nt_v2,
+))
