@@ -120,9 +120,10 @@ def _record_id(title: str, full_header: bool) -> str:
     return title if full_header else title.split(maxsplit=1)[0]
 
 
-def _normalise_piece(lines: list[str], rid: str, first: int, policy: SequencePolicy,
+def normalise_lines(lines: list[str], rid: str, first: int, policy: SequencePolicy,
                      report: NormaliseReport) -> str:
-    """Normalise joined lines; on error, redo line by line so the message names the exact line and column."""
+    """Normalise joined lines (``first`` is the first one's 1-based line), counting letters but not records into
+    ``report``; on error, redo line by line so the message names the exact line and column."""
     scratch = NormaliseReport()
     try:
         seq = normalise("".join(lines), rid, with_empty(policy, "skip"), None, scratch)
@@ -151,7 +152,7 @@ def read_fasta_chunks(path: str | Path, policy: SequencePolicy | None = None,
     for title, header_line, first, lines, last in _pieces(path, chunk_bp):
         rid = _record_id(title, full_header)
         try:
-            seq = _normalise_piece(lines, rid, first, policy, report)
+            seq = normalise_lines(lines, rid, first, policy, report)
         except BadSequenceError as err:
             raise BadSequenceError(f"{path}: {err}") from err
         if not last:

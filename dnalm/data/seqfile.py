@@ -18,8 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from dnalm.data.fasta import DEFAULT_CHUNK_BP, FastaChunk, FastaFormatError, open_fasta, read_fasta_chunks
-from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy, normalise, with_empty
+from dnalm.data.fasta import (
+    DEFAULT_CHUNK_BP,
+    FastaChunk,
+    FastaFormatError,
+    normalise_lines,
+    open_fasta,
+    read_fasta_chunks,
+)
+from dnalm.data.normalise import BadSequenceError, NormaliseReport, SequencePolicy
 from dnalm.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -129,14 +136,10 @@ def _record_chunks(path: Path, record: object, line: int, policy: SequencePolicy
                                "or master record); download the file with its sequence (NCBI: GenBank (full)) "
                                "or give a FASTA") from err
     report.records += 1
-    scratch = NormaliseReport()
     try:
-        seq = normalise(text, rid, with_empty(policy, "skip"), line, scratch) or ""
+        seq = normalise_lines([text], rid, line, policy, report)
     except BadSequenceError as err:
         raise BadSequenceError(f"{path}: {err}") from err
-    scratch.records = scratch.kept = scratch.empty_skipped = 0  # the record is counted here, once
-    scratch.skipped_ids.clear()
-    report.merge(scratch)
     if not seq:
         if policy.empty == "error":
             raise BadSequenceError(f"{path}: record {rid!r} (line {line}) is empty; remove it, or set "
