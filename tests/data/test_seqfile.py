@@ -105,3 +105,12 @@ def test_bad_genbank_is_one_error_line_from_the_command_line(copies: dict[str, P
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("dnalm: error:")]
     assert len(errors) == 1 and f"{bad}: GenBank record 2 (line " in errors[0], proc.stderr
+
+
+def test_application_inputs_read_annotated_files_like_fasta(copies: dict[str, Path]) -> None:
+    from dnalm.apps.inputs import read_sequences as app_sequences  # what embed, explain and generate read
+
+    fasta = app_sequences(copies[".fa"])
+    assert fasta["id"].tolist() == ["NC_024711.1", "XX_000002.1"]
+    for suffix in (".gbk.gz", ".embl"):
+        assert app_sequences(copies[suffix]).equals(fasta)
