@@ -3,7 +3,8 @@
     PYTHONPATH=$PWD python tools/golden/nt_v2_jax_gap.py      # in the project venv (torch, dnalm)
 
 Prints, at real tokens, fp32, for each reference output, the difference with the LayerNorm eps of the hub
-config.json (1e-12) and with the authors' JAX eps (1e-5); docs/native_models.md quotes these numbers.
+config.json (1e-12) and with the authors' JAX eps (1e-5), then the difference between the transformers-ESM
+fixtures (nt_v2, nt_v2_classifier) and the JAX outputs; docs/native_models.md quotes these numbers.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def main() -> None:
         scale = expected[key][real].abs().max().item()
         print(f"{key:30s} published eps 1e-12: {gaps[0]:.2e}   authors' eps 1e-5: {gaps[1]:.2e}   "
               f"(max |value| {scale:.2f})")
+    # the transformers-ESM reading (fixtures nt_v2, nt_v2_classifier; eps 1e-12) against the same JAX outputs
+    for name, key in (("nt_v2", "last_hidden_state"), ("nt_v2_classifier", "classifier_last_hidden_state")):
+        other = load_file(str(FIXTURES / name / "expected.safetensors"))["last_hidden_state"]
+        gap = (other[real] - expected[key][real]).abs().max().item()
+        print(f"fixture {name} (transformers ESM + gated FFN, eps 1e-12) vs JAX {key}: {gap:.2e}")
 
 
 if __name__ == "__main__":
