@@ -74,3 +74,36 @@ def test_windows_stay_inside_their_segments_and_offsets_move(tmp_path: Path) -> 
             assert segment.start <= start and start + min(30, segment.end - segment.start) <= segment.end
         starts.append([s for _, s in found])
     assert starts[0] != starts[1]  # a new epoch draws new offsets
+
+
+def test_packing_and_indexing_show_progress_and_change_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import logging
+
+    import dnalm.pretraining.data as data_module
+    import dnalm.pretraining.genome as genome_module
+
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    genome = Genome.pack([str(_fasta(tmp_path))], tmp_path / "logged")
+    total = sum(len(s) for s in RECORDS.values())
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [f"packing genome: {total} bp"]
+    monkeypatch.setattr(genome_module, "Progress", functools.partial(genome_module.Progress, terminal=True))
+    with_bar = Genome.pack([str(tmp_path / "genome.fa")], tmp_path / "with_bar")
+    assert np.array_equal(with_bar.codes, genome.codes) and with_bar.records == genome.records
+
+    caplog.clear()
+    segments = Holdout(by="record", fraction=0.3).split(genome)["train"]
+
+    def items(description: str | None) -> list:
+        rng = np.random.default_rng(5)
+        return data_module.GenomeWindows(genome, segments, 64, 0.5, rng, True, description).items
+
+    quiet = items("indexing train windows")  # below PROGRESS_MIN_BP: no progress
+    assert not caplog.records
+    monkeypatch.setattr(data_module, "PROGRESS_MIN_BP", 0)
+    logged = items("indexing train windows")
+    lines = [r.getMessage() for r in caplog.records]
+    train_bp = sum(s.end - s.start for s in segments)
+    assert lines and lines[-1].startswith(f"indexing train windows: {train_bp}/{train_bp} bp (100%)")
+    assert logged == quiet
