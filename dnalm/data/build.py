@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from dnalm.data.fasta import FastaChunk, sliding_windows
 from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise
+from dnalm.data.reference import Reference
 from dnalm.data.seqfile import read_sequence_chunks, read_sequences, sequence_format
 from dnalm.errors import DataError
 from dnalm.utils.progress import Progress
@@ -346,8 +347,6 @@ def _reference_contigs(path: str, policy: SequencePolicy, stats: _Stats, source:
             stats.record_lengths[source].append(len(seq))
             yield rid, seq
         return
-    from dnalm.apps.reference import Reference
-
     reference = Reference(Path(path))
     for name, length in reference.lengths.items():
         stats.record_lengths[source].append(length)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.apps.test_export import export_to, pooled_run, predict_probs  # noqa: F401 - pooled_run: a fixture
 from tests.helpers.configs import train_tiny
+from tests.helpers.exports import export_to, predict_probs
 from tests.helpers.golden import FIXTURES
 
 # fixture name -> the weights file its authors publish

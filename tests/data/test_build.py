@@ -384,7 +384,7 @@ def test_bed_reference_indexed_plain_and_bgzip_give_the_streamed_windows(tmp_pat
     def no_streaming(*args: object, **kwargs: object) -> None:
         raise AssertionError("an indexed reference must not be read whole")
 
-    monkeypatch.setattr(build_module, "read_fasta", no_streaming)
+    monkeypatch.setattr(build_module, "read_sequences", no_streaming)
     for ref, name in ((plain, "plain"), (bgzipped, "bgzip")):
         frame, report = run(ref, name)
         pd.testing.assert_frame_equal(frame, streamed)
