@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 
 import dnalm
+from dnalm.checkpoints import read_checkpoint
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.labels import TaskSpec
 from dnalm.errors import ConfigError, DNALMError
@@ -183,7 +184,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("push_to_hub=true needs repo_id=<user or org>/<name>.")
     ckpt_path = Path(str(cfg.ckpt_path))
     module, backbone, task = load_module(cfg)
-    run_config = torch.load(ckpt_path, map_location="cpu", weights_only=True)["dnalm_config"]
+    run_config = read_checkpoint(ckpt_path, mmap=True)["dnalm_config"]
     output = Path(str(cfg.output))
     layout = export_folder(module, backbone.tokenizer, task, output, bool(cfg.get("merge", True)), run_config)
     (output / "README.md").write_text(model_card(layout, run_config, task, _run_metrics(ckpt_path), cfg.get("repo_id")))
