@@ -27,8 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dnalm.data.fasta import FastaChunk, read_fasta, read_fasta_chunks, sliding_windows
+from dnalm.data.fasta import FastaChunk, sliding_windows
 from dnalm.data.normalise import NormaliseReport, SequencePolicy
+from dnalm.data.seqfile import read_sequence_chunks, read_sequences, sequence_format
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,12 @@ MAX_IDS = 20  # example ids kept per dropped-record reason
 # ----------------------------------------------------------------------------------------------- config
 @dataclass
 class FastaInput:
-    """One FASTA file; ``label=None`` takes labels from ``BuildConfig.label_from_header``."""
+    """One FASTA, GenBank or EMBL file; ``label=None`` takes labels from ``BuildConfig.label_from_header``."""
 
     path: str
     label: int | None = None
     source: str | None = None  # value of the ``source`` column; default: the file name without suffixes
+    format: str | None = None  # fasta | genbank | embl; None: told by the extension (dnalm.data.seqfile)
 
 
 @dataclass
@@ -131,6 +133,7 @@ class BuildConfig:
         if not self.fasta and self.bed is None:
             raise ValueError("no inputs: set fasta=[{path: a.fa, label: 1}, ...] or bed={positives, reference}")
         for f in self.fasta:
+            sequence_format(f.path, f.format)  # an unknown format is a config error before anything is read
             if f.label is None and self.label_from_header is None:
                 raise ValueError(f"{f.path}: no label; give it a label or set label_from_header.pattern")
         if self.label_from_header and self.label_from_header.unmatched not in ("error", "skip"):
@@ -254,7 +257,7 @@ def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grou
                 yield chunk
 
     block = cfg.split.block_size if cfg.split.group_by == "block" else None
-    chunks = read_fasta_chunks(inp.path, policy, stats.normalise, full_header=True)
+    chunks = read_sequence_chunks(inp.path, policy, stats.normalise, full_header=True, fmt=inp.format)
     for win in sliding_windows(tracked(chunks), w.length, w.stride, block):
         group = grouper(source, state["rid"], state["header"], win.start)
         yield _Row(win.sequence, state["label"], source, state["rid"], win.start, win.start + w.length, "+",
@@ -293,7 +296,7 @@ def _bed_rows(cfg: BuildConfig, bed: BedInput, stats: _Stats, grouper: _Grouper)
     seen: set[str] = set()
     rng = np.random.default_rng(cfg.seed)
     L = cfg.window.length
-    for rid, seq, _line in read_fasta(bed.reference, policy, stats.normalise):
+    for rid, seq, _line in read_sequences(bed.reference, policy, stats.normalise):
         stats.record_lengths[source].append(len(seq))
         if rid not in intervals:
             continue

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from dnalm.data.build import assign_group_splits
-from dnalm.data.fasta import read_fasta_chunks
 from dnalm.data.normalise import NormaliseReport, SequencePolicy
+from dnalm.data.seqfile import SEQUENCE_SUFFIXES, read_sequence_chunks
 from dnalm.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,10 @@ for _code, _letter in enumerate(ALPHABET):
     _ENCODE[ord(_letter)] = _code
 _DECODE = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
 _COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)  # A<->T, C<->G, N
-FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 
 
 def fasta_files(paths: str | Sequence[str]) -> list[Path]:
-    """FASTA files named directly or found in folders (sorted), refusing paths that do not exist."""
+    """FASTA (or GenBank/EMBL) files named directly or found in folders (sorted), refusing paths that do not exist."""
     items = [paths] if isinstance(paths, str) else list(paths)
     if not items:
         raise ConfigError("data.paths is empty: give FASTA files or folders of them (data.paths=[genome.fa.gz]).")
@@ -53,9 +52,10 @@ def fasta_files(paths: str | Sequence[str]) -> list[Path]:
     for item in items:
         path = Path(str(item)).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(FASTA_SUFFIXES))
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(SEQUENCE_SUFFIXES))
             if not found:
-                raise DataError(f"{path}: no FASTA files ({', '.join(FASTA_SUFFIXES)}) in this folder.")
+                raise DataError(f"{path}: no FASTA, GenBank or EMBL files ({', '.join(SEQUENCE_SUFFIXES)}) in "
+                                "this folder.")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -127,7 +127,7 @@ def _write_codes(files: list[Path], out: Path, group_regex: str | None, policy: 
     with out.open("wb") as handle:
         for path in files:
             name, length, begin = None, 0, position
-            for chunk in read_fasta_chunks(path, policy, report):
+            for chunk in read_sequence_chunks(path, policy, report):
                 if chunk.offset == 0 and name is None:
                     name, begin, length = chunk.record, position, 0
                 codes = _ENCODE[np.frombuffer(chunk.sequence.encode(), dtype=np.uint8)]

@@ -314,3 +314,23 @@ def test_gut_phage_windows_equal_the_shared_dataset(gut_phage: tuple[Path, dict]
     crass = set(theirs.sequence[meta.source == "crassphage_NC_024711"])
     assert len(crass) == 188
     assert crass == set(ours.sequence[ours.source == "phage_crassphage_NC_024711"])
+
+
+@pytest.mark.parametrize("suffix", [".gb", ".embl"])
+def test_genbank_and_embl_inputs_build_the_dataset_of_their_fasta(tmp_path: Path, suffix: str) -> None:
+    from tests.helpers.seqfiles import phage_records, write_copies
+
+    paths = write_copies(tmp_path / "in", phage_records())
+    split = SplitConfig(train=0.5, valid=0.0, test=0.5)
+    built = {}
+    for route in (".fa", suffix):
+        out = tmp_path / route.strip(".")
+        report = build(cfg(out, fasta=[FastaInput(str(paths[route]), 1, source="phage")], split=split))
+        built[route] = (read_splits(out / "out"), report["windows"], report["normalise"])
+    fasta, annotated = built[".fa"], built[suffix]
+    # 3,000 and 2,004 bp cut 100/50: 59 + 39 windows, less the 2 over the NNNN the IUPAC codes became
+    assert sum(len(frame) for frame in fasta[0].values()) == 59 + 39 - 2
+    assert set(pd.concat(fasta[0].values()).record) == {"NC_024711.1", "XX_000002.1"}
+    for name, frame in fasta[0].items():
+        pd.testing.assert_frame_equal(annotated[0][name], frame)
+    assert annotated[1:] == fasta[1:]
