@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dnalm.checkpoints import read_checkpoint
+from dnalm.checkpoints import read_checkpoint, upgrade_head_config
 from dnalm.data.labels import TaskSpec
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import Backbone, load_backbone
@@ -91,7 +91,8 @@ def _exported_head(model_cfg: DictConfig) -> tuple[DNALMModule, Backbone, TaskSp
     backbone = load_backbone(model_cfg)
     strategy = FullFineTuning()
     strategy.layer = int(saved.get("layer", -1))
-    module = DNALMModule(backbone, task, strategy, OmegaConf.create(saved["head"]), OmegaConf.create({"lr": 0.0}))
+    head_cfg = OmegaConf.create(upgrade_head_config(saved["head"]))
+    module = DNALMModule(backbone, task, strategy, head_cfg, OmegaConf.create({"lr": 0.0}))
     weights = load_file(str(folder / "dnalm_head.safetensors"))
     result = module.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("backbone.")]

@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 
 import dnalm
 from dnalm.apps.published_layout import layout_for, write_published
+from dnalm.checkpoints import read_checkpoint
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.labels import TaskSpec
 from dnalm.errors import ConfigError, DNALMError
@@ -223,7 +224,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("push_to_hub=true needs repo_id=<user or org>/<name>.")
     ckpt_path = Path(str(cfg.ckpt_path))
     module, backbone, task = load_module(cfg)
-    run_config = torch.load(ckpt_path, map_location="cpu", weights_only=True)["dnalm_config"]
+    run_config = read_checkpoint(ckpt_path, mmap=True)["dnalm_config"]
     output = Path(str(cfg.output))
     layout = export_folder(module, backbone.tokenizer, task, output, bool(cfg.get("merge", True)), run_config,
                            cfg.get("published_layout", "auto"))

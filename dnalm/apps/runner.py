@@ -25,7 +25,7 @@ from dnalm.data.sampler import GroupedLengthBatchSampler
 from dnalm.errors import ConfigError
 from dnalm.models.backbone import Backbone, load_backbone
 from dnalm.models.module import DNALMModule, group_mean
-from dnalm.models.pooling import make_pooling
+from dnalm.models.pooling import build_pooling
 from dnalm.strategies.probing import Probing
 from dnalm.utils.progress import Progress
 
@@ -66,7 +66,8 @@ def load_for_inference(cfg: DictConfig, pooling: str | None = None, layer: int |
             raise ConfigError("give a pretrained model (model=<name> or model.name_or_path=<folder or hub id>) "
                               "or a fine-tuned checkpoint (ckpt_path=<file.ckpt>).")
         backbone = load_backbone(cfg.model)
-        head = OmegaConf.create({"kind": "linear", "pooling": pooling or "auto", "dropout": 0.0})
+        head = OmegaConf.create({"_target_": "dnalm.models.heads.LinearHead", "pooling": pooling or "auto",
+                                 "dropout": 0.0})
         module = DNALMModule(backbone, TaskSpec("binary", 2, ["0", "1"]), Probing(cache=False), head,
                              OmegaConf.create({"lr": 0.0}))
         task = None
@@ -78,7 +79,7 @@ def load_for_inference(cfg: DictConfig, pooling: str | None = None, layer: int |
     if pooling is not None and module.pooling is not None:
         if any(p.numel() for p in module.pooling.parameters()) and cfg.get("ckpt_path"):
             log.warning("replacing the checkpoint's trained %s pooling with %s", type(module.pooling).__name__, pooling)
-        module.pooling = make_pooling(pooling, backbone.hidden_size, backbone.is_causal)
+        module.pooling = build_pooling(pooling, backbone.hidden_size, backbone.is_causal)
     module.eval()
     return module, backbone, task
 
