@@ -44,6 +44,9 @@ class LMModule(L.LightningModule):
     def __init__(self, model: nn.Module, causal: bool, optim_cfg: DictConfig) -> None:
         super().__init__()
         self.model, self.causal, self.optim_cfg = model, causal, optim_cfg
+        # from_pretrained returns eval mode and Lightning keeps each module's mode: without this a continued run
+        # would train with dropout off
+        self.model.train()
         self._val_sums: list[torch.Tensor] = []  # (summed loss, tokens, correct) per validation batch
         self.curve: list[tuple[int, float]] = []  # (optimiser step, validation perplexity)
         self.run_config: dict[str, Any] = {}

@@ -87,3 +87,15 @@ def test_causal_loss_equals_the_loss_transformers_computes() -> None:
     total, count, _ = lm_token_losses(out.logits, labels, causal=True)
     assert count.item() == 3 * 6 - 2  # every real token but each row's first, padding skipped
     assert torch.allclose(total / count, out.loss, atol=1e-6)
+
+
+def test_a_loaded_model_trains_in_train_mode() -> None:
+    from omegaconf import OmegaConf
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from dnalm.pretraining.module import LMModule
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=12, hidden_size=16, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()  # as from_pretrained
+    module = LMModule(model, causal=True, optim_cfg=OmegaConf.create({"lr": 1e-3}))
+    assert all(m.training for m in module.model.modules())  # dropout of a continued model is on
