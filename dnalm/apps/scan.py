@@ -23,11 +23,11 @@ from typing import Any, TextIO
 import hydra
 from omegaconf import DictConfig
 
-from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
+from dnalm.inference import Runner, class_index
 from dnalm.utils.cli import run_task
 from dnalm.utils.progress import Progress
 
