@@ -213,7 +213,11 @@ def predict_loader(trainer: L.Trainer, module: DNALMModule, loader: Any, count: 
 
 @dataclass
 class Runner:
-    """Batched, length-sorted inference with a :class:`DNALMModule` on one device."""
+    """The applications' driver: sequences in, per-sequence embeddings or logits out, on one device.
+
+    Each :meth:`run` tokenizes, windows and batches like a data split, runs :meth:`DNALMModule.infer` under
+    :meth:`precision_context` and gathers the outputs in input order; the model stays on ``device`` between calls.
+    """
 
     module: DNALMModule
     tokenizer: object
