@@ -401,15 +401,16 @@ def _to_table(rows: list[_Row]) -> pa.Table:
 
 # ----------------------------------------------------------------------------------------------- splits
 def assign_group_splits(labels: np.ndarray, codes: np.ndarray, n_groups: int, fractions: tuple[float, ...],
-                        seed: int) -> np.ndarray:
+                        seed: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Give every group one split (0 train, 1 valid, 2 test), per class, filling each split's window quota.
 
     Groups are stratified by their majority label and visited in a seeded random order; each goes to the split
     furthest below its target share, so sizes follow ``fractions`` without biasing any split to big or small
-    groups. Returns the split of each group.
+    groups. A row counts once, or ``weights[row]`` (e.g. its length in bp) when given. Returns the split of
+    each group.
     """
     rng = np.random.default_rng(seed)
-    sizes = np.bincount(codes, minlength=n_groups)
+    sizes = np.bincount(codes, weights=weights, minlength=n_groups)
     n_labels = int(labels.max()) + 1 if labels.size else 1
     per_label = np.zeros((n_groups, max(n_labels, 1)), dtype=np.int64)
     np.add.at(per_label, (codes, labels), 1)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnalm.data.build import assign_group_splits
 from dnalm.data.fasta import read_fasta_chunks
 from dnalm.data.normalise import NormaliseReport, SequencePolicy
 from dnalm.errors import ConfigError, DataError
@@ -78,6 +79,9 @@ class Genome:
 
     def __init__(self, codes: np.ndarray, records: list[Record]) -> None:
         self.codes, self.records = codes, records
+        # The same mapped pages as a plain array: slicing a np.memmap builds a memmap object per slice, which
+        # made counting N over every window of a bacterial genome take seconds instead of milliseconds.
+        self._flat = codes.view(np.ndarray)
 
     @property
     def total_bp(self) -> int:
@@ -104,14 +108,14 @@ class Genome:
 
     def sequence(self, record: Record, start: int, length: int, reverse: bool = False) -> str:
         """Letters of ``record[start:start + length]`` (reverse complement when ``reverse``)."""
-        codes = np.asarray(self.codes[record.start + start: record.start + start + length])
+        codes = self._flat[record.start + start: record.start + start + length]
         if reverse:
             codes = _COMPLEMENT[codes[::-1]]
         return _DECODE[codes].tobytes().decode()
 
     def n_fraction(self, record: Record, start: int, length: int) -> float:
         """Fraction of N in a window."""
-        codes = self.codes[record.start + start: record.start + start + length]
+        codes = self._flat[record.start + start: record.start + start + length]
         return float(np.count_nonzero(codes == 4)) / max(1, length)
 
 
@@ -166,45 +170,44 @@ class Holdout:
     seed: int = 0
 
     def split(self, genome: Genome) -> dict[str, list[Segment]]:
-        """``{"train": [...], "valid": [...]}``: disjoint segments covering every record once."""
+        """``{"train": [...], "valid": [...]}``: disjoint segments covering every record once.
+
+        Groups, records or blocks are the units; ``dnalm.build``'s group splitter hands each unit to train or
+        validation so that validation gets ``fraction`` of the bases.
+        """
         if self.by not in ("group", "record", "block"):
             raise ConfigError(f"data.holdout.by={self.by!r}; choose group, record or block.")
         if not 0 < self.fraction < 1:
             raise ConfigError(f"data.holdout.fraction={self.fraction} must be between 0 and 1.")
-        rng = np.random.default_rng(self.seed)
-        if self.by == "block":
-            return self._blocks(genome, rng)
-        keys = [r.group if self.by == "group" else r.name for r in genome.records]
+        segments = self._units(genome)
+        keys = [key for key, _ in segments]
         unique = list(dict.fromkeys(keys))
         if len(unique) < 2:
             raise ConfigError(f"data.holdout.by={self.by} needs at least two {self.by}s, found {len(unique)}: "
                               "use data.holdout.by=block.")
-        sizes = {k: 0 for k in unique}
-        for key, record in zip(keys, genome.records):
-            sizes[key] += record.length
-        held: set[str] = set()
-        target = self.fraction * genome.total_bp
-        for key in rng.permutation(len(unique)):
-            if sum(sizes[k] for k in held) >= target or len(held) == len(unique) - 1:
-                break
-            held.add(unique[key])
+        position = {k: i for i, k in enumerate(unique)}
+        codes = np.array([position[k] for k in keys], dtype=np.int64)
+        lengths = np.array([s.end - s.start for _, s in segments], dtype=np.float64)
+        split_of = assign_group_splits(np.zeros(len(segments), dtype=np.int64), codes, len(unique),
+                                       (1 - self.fraction, self.fraction), self.seed, weights=lengths)
+        if len(set(split_of.tolist())) < 2:  # e.g. one group holds nearly every base: still validate on one
+            split_of[int(np.argmin(np.bincount(codes, weights=lengths)))] = 1
         splits: dict[str, list[Segment]] = {"train": [], "valid": []}
-        for key, record in zip(keys, genome.records):
-            splits["valid" if key in held else "train"].append(Segment(record, 0, record.length))
+        for code, (_, segment) in zip(codes, segments):
+            part = splits["valid" if split_of[code] == 1 else "train"]
+            previous = part[-1] if part else None
+            if previous is not None and previous.record is segment.record and previous.end == segment.start:
+                part[-1] = Segment(segment.record, previous.start, segment.end)  # merge neighbouring blocks
+            else:
+                part.append(segment)
         return splits
 
-    def _blocks(self, genome: Genome, rng: np.random.Generator) -> dict[str, list[Segment]]:
-        splits: dict[str, list[Segment]] = {"train": [], "valid": []}
-        for record in genome.records:
-            for start in range(0, record.length, self.block_bp):
-                end = min(record.length, start + self.block_bp)
-                split = "valid" if rng.random() < self.fraction else "train"
-                previous = splits[split][-1] if splits[split] else None
-                if previous is not None and previous.record is record and previous.end == start:
-                    splits[split][-1] = Segment(record, previous.start, end)  # merge neighbouring blocks
-                else:
-                    splits[split].append(Segment(record, start, end))
-        return splits
+    def _units(self, genome: Genome) -> list[tuple[str, Segment]]:
+        """``(unit key, segment)`` in genome order: whole records keyed by group or name, or blocks."""
+        if self.by != "block":
+            return [(r.group if self.by == "group" else r.name, Segment(r, 0, r.length)) for r in genome.records]
+        return [(f"{i}:{start}", Segment(r, start, min(r.length, start + self.block_bp)))
+                for i, r in enumerate(genome.records) for start in range(0, r.length, self.block_bp)]
 
 
 @dataclass

@@ -21,11 +21,13 @@ def lm_token_losses(logits: torch.Tensor, labels: torch.Tensor, causal: bool, ac
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed cross-entropy, number of predicted tokens and correct predictions (labels -100 are skipped).
 
-    Causal models predict token t+1 at position t, so logits and labels are shifted against each other.
+    Causal models predict token t+1 at position t, so the labels are shifted left by one (the last position
+    predicts nothing). Shifting the labels rather than slicing the logits keeps the logits, the largest tensor of
+    a small model with a large vocabulary, a view: no copy forward and no zero-filled gradient backward.
     ``accuracy=False`` skips the arg-max over the vocabulary (correct predictions come back as 0).
     """
     if causal:
-        logits, labels = logits[:, :-1], labels[:, 1:]
+        labels = F.pad(labels[:, 1:], (0, 1), value=IGNORE)
     flat_logits = logits.reshape(-1, logits.shape[-1]).float()
     flat_labels = labels.reshape(-1)
     total = F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE, reduction="sum")

@@ -44,14 +44,19 @@ class Golden:
 
 
 def golden(name: str) -> Golden:
-    """Read fixture ``name`` from tests/fixtures/golden."""
+    """Read fixture ``name`` from tests/fixtures/golden.
+
+    Its checkpoint is ``model/`` beside it, or the folder its meta.json names under ``"model"`` (relative to
+    the fixture: a second reference run over another fixture's checkpoint shares that checkpoint).
+    """
     folder = FIXTURES / name
+    meta = json.loads((folder / "meta.json").read_text())
     return Golden(
         name=name,
-        folder=folder / "model",
+        folder=(folder / meta.get("model", "model")).resolve(),
         sequences=json.loads((folder / "inputs.json").read_text())["sequences"],
         expected=load_file(str(folder / "expected.safetensors")),
-        meta=json.loads((folder / "meta.json").read_text()),
+        meta=meta,
     )
 
 

@@ -74,3 +74,12 @@ def test_windows_stay_inside_their_segments_and_offsets_move(tmp_path: Path) -> 
             assert segment.start <= start and start + min(30, segment.end - segment.start) <= segment.end
         starts.append([s for _, s in found])
     assert starts[0] != starts[1]  # a new epoch draws new offsets
+
+
+@pytest.mark.parametrize(("fraction", "block_bp"), [(0.1, 20), (0.3, 25)])
+def test_block_holdout_gives_validation_its_share_of_bases(tmp_path: Path, fraction: float, block_bp: int) -> None:
+    # dnalm.build's group splitter fills the validation quota in bases, not a coin flip per block
+    genome = Genome.pack([str(_fasta(tmp_path))], tmp_path / "cache")
+    splits = Holdout(by="block", fraction=fraction, block_bp=block_bp, seed=3).split(genome)
+    valid_bp = sum(s.end - s.start for s in splits["valid"])
+    assert abs(valid_bp / genome.total_bp - fraction) <= block_bp / genome.total_bp + 1e-9

@@ -70,3 +70,20 @@ def test_causal_labels_ignore_padding_and_the_loss_is_shifted() -> None:
     assert count.item() == 3 and correct.item() == 3 and total.item() < 1e-6
     total_unshifted, _, _ = lm_token_losses(logits, labels, causal=False)
     assert total_unshifted.item() > 10
+
+
+def test_causal_loss_equals_the_loss_transformers_computes() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=12, hidden_size=16, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()
+    ids = torch.randint(3, 12, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    _, labels = CausalLM()(ids, mask)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    total, count, _ = lm_token_losses(out.logits, labels, causal=True)
+    assert count.item() == 3 * 6 - 2  # every real token but each row's first, padding skipped
+    assert torch.allclose(total / count, out.loss, atol=1e-6)

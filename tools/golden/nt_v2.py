@@ -8,6 +8,8 @@ the feed-forward replaced: ``intermediate.dense`` projects to ``2 * intermediate
 No clean copy of the hub file is in the searchable GitHub corpus (only derivatives with extra code), so this
 generator runs transformers 4.30.2's own ``models/esm/modeling_esm.py`` (the file InstaDeep copied, installed
 in the reference venv) with exactly those two classes swapped in before the model is built; meta.json says so.
+The same checkpoints are also run through InstaDeep's own JAX/Haiku code by ``nt_v2_jax.py`` (fixture
+``nt_v2_jax``), which agrees with this reading except for the LayerNorm eps (1e-5 there, 1e-12 in the config).
 """
 
 from __future__ import annotations
@@ -126,8 +128,14 @@ def main() -> None:
             "class": cls.__name__,
             "changes": ["EsmIntermediate: Linear(hidden, 2*intermediate, bias=add_bias_fnn), silu(x1) * x2",
                         "EsmOutput: Linear(intermediate, hidden, bias=add_bias_fnn)"],
-            "why": "InstaDeep's hub modeling_esm.py (NT v2) is transformers' ESM file with these two classes "
-                   "changed; no clean copy of it was found in the searchable GitHub corpus (hub unreachable)"},
+            "why": "our reading of InstaDeep's hub modeling_esm.py (NT v2): transformers' ESM file with these two "
+                   "classes changed; no clean copy of the hub file was found in the searchable GitHub corpus (hub "
+                   "unreachable; only derivatives whose EsmIntermediate/EsmOutput match these changes)",
+            "cross_check": "fixture nt_v2_jax runs InstaDeep's own JAX/Haiku code (github.com/instadeepai/"
+                           "nucleotide-transformer) on this model/; it uses LayerNorm eps 1e-5 where this config "
+                           "says 1e-12, and differs from these outputs by up to 1.5e-3 at real tokens; dnalm's "
+                           "native model (which matches these outputs) equals it within 3e-6 once its LayerNorm "
+                           "eps is 1e-5 (numbers: tools/golden/nt_v2_jax_gap.py)"},
             "tiny": {k: raw[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
                                          "intermediate_size", "vocab_size")},
             "weights": "model.safetensors (state_dict)"}
