@@ -2,6 +2,13 @@
 
     .venv/bin/python benchmarks/build.py            # 250 Mbp (target: < 2 min, < 2 GB peak RSS on 2 cores)
     .venv/bin/python benchmarks/build.py --mbp 20   # quicker
+
+With ``--bed N`` it builds instead from N BED positives (plus as many sampled negatives) on one reference of
+``--mbp`` Mbp: a plain or bgzip reference is read through its index (windows only); ``--gzip`` writes a plain
+gzip reference, which cannot be indexed and is streamed one chromosome string at a time (the previous way)::
+
+    .venv/bin/python benchmarks/build.py --mbp 100 --record-mbp 100 --bed 5000           # indexed
+    .venv/bin/python benchmarks/build.py --mbp 100 --record-mbp 100 --bed 5000 --gzip    # streamed
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnalm.data.build import BuildConfig, FastaInput, SplitConfig, WindowConfig, build
+from dnalm.data.build import BedInput, BuildConfig, FastaInput, SplitConfig, WindowConfig, build
 
 LINE = 60
 
@@ -55,7 +62,12 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=512)
     ap.add_argument("--gzip", action="store_true", help="write gzip FASTA instead of plain text")
     ap.add_argument("--rc", action="store_true", help="count reverse complements as duplicates")
+    ap.add_argument("--bed", type=int, default=0, help="build from this many BED positives on one reference")
+    ap.add_argument("--bgzip", action="store_true", help="with --bed: a bgzip reference (indexed)")
     args = ap.parse_args()
+    if args.bed:
+        bed_build(args)
+        return
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -81,6 +93,38 @@ def main() -> None:
           f"(peak RSS {rss_gen:.0f} MiB)")
     print(f"build: {took:.1f} s = {args.mbp / took:.2f} Mbp/s; peak RSS {rss:.0f} MiB; windows {totals}; "
           f"dropped {report['windows_dropped']}; parquet {size:.0f} MiB")
+
+
+def bed_build(args: argparse.Namespace) -> None:
+    """BED positives (random 500 bp intervals) on one synthetic reference; time and peak RSS of the build."""
+    import pysam
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = Path(tmp) / ("ref.fa.gz" if args.gzip else "ref.fa")
+        write_fasta(ref, int(args.mbp * 1e6), int(args.record_mbp * 1e6), rng, args.gzip)
+        if args.bgzip:
+            pysam.tabix_compress(str(ref), str(ref) + ".gz")
+            ref = Path(str(ref) + ".gz")
+        record_bp = int(args.record_mbp * 1e6)
+        n_records = -(-int(args.mbp * 1e6) // record_bp)
+        bed = Path(tmp) / "peaks.bed"
+        with bed.open("w") as fh:
+            for rec in range(n_records):
+                size = min(record_bp, int(args.mbp * 1e6) - rec * record_bp)
+                for start in np.sort(rng.integers(0, size - 2_000, size=args.bed // n_records)):
+                    fh.write(f"chr{rec}\t{start}\t{start + 500}\n")
+        rss_gen = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cfg = BuildConfig(output_dir=str(Path(tmp) / "out"), bed=BedInput(str(bed), str(ref)),
+                          window=WindowConfig(args.length, args.stride), split=SplitConfig(group_by="block"))
+        t1 = time.perf_counter()
+        report = build(cfg)
+        took = time.perf_counter() - t1
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kind = "bgzip, indexed" if args.bgzip else "plain gzip, streamed" if args.gzip else "plain, indexed"
+    totals = {k: v["total"] for k, v in report["windows"].items()}
+    print(f"BED build: {args.bed} positives on {args.mbp:g} Mbp in {args.record_mbp:g} Mbp records ({kind}); "
+          f"{took:.1f} s; peak RSS {rss:.0f} MiB (after generating the files: {rss_gen:.0f} MiB); windows {totals}")
 
 
 if __name__ == "__main__":

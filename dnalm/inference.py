@@ -33,13 +33,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dnalm.checkpoints import read_checkpoint
+from dnalm.checkpoints import read_checkpoint, upgrade_head_config
 from dnalm.data import encode
 from dnalm.data.datamodule import EncodedSplit, SequenceDataset, batch_loader, pad_id_of
 from dnalm.errors import ConfigError, ModelLoadError
 from dnalm.models.backbone import Backbone, load_backbone
 from dnalm.models.module import DNALMModule
-from dnalm.models.pooling import make_pooling
+from dnalm.models.pooling import build_pooling
 from dnalm.strategies import FullFineTuning
 from dnalm.strategies.probing import Probing
 from dnalm.tasks import BinaryTask, MulticlassTask, MultilabelTask, RegressionTask, Task
@@ -115,7 +115,8 @@ def _exported_head(model_cfg: DictConfig) -> tuple[DNALMModule, Backbone, Task] 
     backbone = load_backbone(model_cfg)
     strategy = FullFineTuning()
     strategy.layer = int(saved.get("layer", -1))
-    module = DNALMModule(backbone, task, strategy, OmegaConf.create(saved["head"]), OmegaConf.create({"lr": 0.0}))
+    head_cfg = OmegaConf.create(upgrade_head_config(saved["head"]))
+    module = DNALMModule(backbone, task, strategy, head_cfg, OmegaConf.create({"lr": 0.0}))
     weights = load_file(str(folder / "dnalm_head.safetensors"))
     result = module.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("backbone.")]
@@ -150,7 +151,8 @@ def load_for_inference(cfg: DictConfig, pooling: str | None = None, layer: int |
             raise ConfigError("give a pretrained model (model=<name> or model.name_or_path=<folder or hub id>) "
                               "or a fine-tuned checkpoint (ckpt_path=<file.ckpt>).")
         backbone = load_backbone(cfg.model)
-        head = OmegaConf.create({"kind": "linear", "pooling": pooling or "auto", "dropout": 0.0})
+        head = OmegaConf.create({"_target_": "dnalm.models.heads.LinearHead", "pooling": pooling or "auto",
+                                 "dropout": 0.0})
         module = DNALMModule(backbone, BinaryTask(2, ["0", "1"]), Probing(cache=False), head,
                              OmegaConf.create({"lr": 0.0}))
         task = None
@@ -162,7 +164,7 @@ def load_for_inference(cfg: DictConfig, pooling: str | None = None, layer: int |
     if pooling is not None and module.pooling is not None:
         if any(p.numel() for p in module.pooling.parameters()) and cfg.get("ckpt_path"):
             log.warning("replacing the checkpoint's trained %s pooling with %s", type(module.pooling).__name__, pooling)
-        module.pooling = make_pooling(pooling, backbone.hidden_size, backbone.is_causal)
+        module.pooling = build_pooling(pooling, backbone.hidden_size, backbone.is_causal)
     module.eval()
     return module, backbone, task
 

@@ -1,4 +1,5 @@
-"""``python -m dnalm.predict ckpt_path=... input=<fasta|table> output=<csv>``: class probabilities per sequence."""
+"""``python -m dnalm.predict ckpt_path=... input=<fasta|genbank|embl|table> output=<csv>``: class probabilities per
+sequence."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     Sequences longer than the model's context are scored as sliding windows whose logits are averaged.
     """
     if not cfg.get("input"):
-        raise ConfigError("give input=<FASTA or table file> (and output=<csv>).")
+        raise ConfigError("give input=<FASTA, GenBank, EMBL or table file> (and output=<csv>).")
     output = check_output(cfg.output, [cfg.input, cfg.get("ckpt_path")], bool(cfg.get("overwrite", False)))
     L.seed_everything(int(cfg.seed), workers=True)
     module, backbone, task = load_module(cfg)

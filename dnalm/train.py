@@ -47,7 +47,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
 
 
 # What a checkpoint's weights and optimizer state belong to: resuming under another value is a different run.
-RESUME_KEYS = (("model", "name"), ("model", "name_or_path"), ("strategy", "name"), ("head", "kind"))
+RESUME_KEYS = (("model", "name"), ("model", "name_or_path"), ("strategy", "name"), ("head", "_target_"))
 
 
 def check_resume_matches(cfg: DictConfig, ckpt_path: str) -> None:

@@ -77,3 +77,22 @@ def test_forced_resume_whose_optimizer_state_does_not_fit_is_one_clear_error(mak
     assert last.is_file()
     with pytest.raises(ConfigError, match="optimizer state does not fit this model's trainable parameters"):
         train(make_cfg("strategy=probing", f"ckpt_path={last}", "resume_any_model=true", "trainer.max_epochs=2"))
+
+
+def test_old_layout_configs_are_upgraded_on_reading(tmp_path: Path) -> None:
+    """Checkpoints written before components had a _target_: head.kind and a bare AdamW optim config."""
+    path = tmp_path / "old.ckpt"
+    old_optim = {"lr": 1e-3, "weight_decay": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "scheduler": "cosine",
+                 "warmup_ratio": 0.1, "warmup_steps": None, "fused": None, "packed_dropout": True}
+    torch.save({"state_dict": {}, "dnalm_config": {
+        "model": {"name": "tiny"}, "optim": old_optim,
+        "head": {"kind": "mlp", "pooling": "max", "dropout": 0.1, "mlp_hidden": 256, "lr": None, "native": False}}},
+        path)
+    saved = read_checkpoint(path)["dnalm_config"]
+    assert saved["head"] == {"_target_": "dnalm.models.heads.MLPHead", "_partial_": True, "dropout": 0.1,
+                             "mlp_hidden": 256, "pooling": "max", "lr": None, "native": False}
+    assert saved["optim"] == {"_target_": "torch.optim.AdamW", "_partial_": True, **old_optim}
+    assert saved["model"] == {"name": "tiny"}
+    torch.save({"state_dict": {}, "dnalm_config": {"head": {"kind": "conv"}}}, path)
+    with pytest.raises(ModelLoadError, match=r"head.kind='conv' is unknown to this dnalm"):
+        read_checkpoint(path)

@@ -6,6 +6,7 @@ import pytest
 
 from dnalm.configs import config_dir
 from dnalm.models.families.published import PUBLISHED_CONFIGS
+from dnalm.models.pooling import ClsPooling, MaxPooling, MeanPooling, build_pooling
 from dnalm.zoo import main as zoo_main
 from dnalm.zoo import zoo_entries
 
@@ -51,12 +52,20 @@ def test_low_memory_preset(make_cfg) -> None:
     assert cfg.data.batch_size * cfg.trainer.accumulate_grad_batches == 8
 
 
+def _pooling(cfg) -> type:
+    return type(build_pooling(cfg.head.pooling, hidden_size=8, is_causal=False))
+
+
 def test_head_pooling_follows_the_model_suggestion_unless_set(make_cfg) -> None:
-    assert make_cfg(small=False).head.pooling == "max"  # the tiny demo model suggests max
-    assert make_cfg("model=hf", "model.name_or_path=x", small=False).head.pooling == "auto"
-    assert make_cfg("model=nt_v2_50m", small=False).head.pooling == "auto"
-    assert make_cfg("head.pooling=mean", small=False).head.pooling == "mean"
-    assert make_cfg("head=mlp", small=False).head.pooling == "max"
+    assert make_cfg(small=False).head.pooling.name == "max"  # the tiny demo model suggests max
+    assert _pooling(make_cfg(small=False)) is MaxPooling
+    assert _pooling(make_cfg("model=hf", "model.name_or_path=x", small=False)) is MeanPooling  # auto, an encoder
+    assert make_cfg("model=nt_v2_50m", small=False).head.pooling.name == "auto"
+    # the group option and its short spelling
+    assert _pooling(make_cfg("head/pooling=mean", small=False)) is MeanPooling
+    assert _pooling(make_cfg("head.pooling=mean", small=False)) is MeanPooling
+    assert _pooling(make_cfg("head=mlp", small=False)) is MaxPooling
+    assert _pooling(make_cfg("head=mlp", "head/pooling=cls", small=False)) is ClsPooling
 
 
 # debug option -> trainer settings it must make (on top of debug/default: one CPU epoch, anomaly detection)

@@ -151,3 +151,20 @@ def test_predict_keeps_duplicate_names_apart_and_skips_empty_fasta_records(make_
                                  config_name="predict"))
     assert frame["id"].tolist() == ["x", "x"] and frame["prob_1"].iloc[0] != frame["prob_1"].iloc[1]
     assert "1 record(s) share a name" in caplog.text and "empty_skipped=1" in caplog.text
+
+
+def test_predict_genbank_and_embl_inputs_like_their_fasta(make_cfg, checkpoint: str, tmp_path: Path) -> None:
+    from tests.helpers.seqfiles import phage_records, write_copies
+
+    paths = write_copies(tmp_path / "in", phage_records(first_bp=300, second_bp=200))
+    renamed = tmp_path / "in" / "phage.txt"
+    renamed.write_bytes(paths[".embl"].read_bytes())
+    frames = {}
+    for name, path, extra in (("fa", paths[".fa"], ()), ("gb", paths[".gbk.gz"], ()),
+                              ("embl", renamed, ("data.format=embl",))):
+        frames[name] = predict(make_cfg(f"ckpt_path={checkpoint}", f"input={path}",
+                                        f"output={tmp_path / f'{name}.csv'}", "trainer.accelerator=cpu", *extra,
+                                        config_name="predict"))
+    assert frames["fa"]["id"].tolist() == ["NC_024711.1", "XX_000002.1"]
+    for name in ("gb", "embl"):
+        pd.testing.assert_frame_equal(frames[name], frames["fa"])

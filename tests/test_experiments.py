@@ -27,7 +27,7 @@ RECIPES = {
     "thesis_mus_promoter": {**LORA_RECIPE, "model.name": "nt_v2_50m", "data.name": "mus_promoter"},
     "thesis_gut_phage": {**LORA_RECIPE, "model.name": "nt_v2_50m", "data.name": "gut_phage"},
     "thesis_gena_bigbird_full": {"strategy.name": "full", "model.name": "gena_bigbird_base_t2t", "optim.lr": 2e-5,
-                                 "optim.scheduler": "constant", "optim.warmup_ratio": 0.1, "trainer.max_epochs": 10,
+                                 "optim.scheduler._target_": "transformers.get_constant_schedule_with_warmup", "optim.warmup_ratio": 0.1, "trainer.max_epochs": 10,
                                  "monitor": "val/f1", "data.name": "gut_phage"},
     "gue_mistral_cpu": {"model.name": "mistral_dna_1m_hg38", "data.name": "gue_prom_core_tata", "optim.lr": 1e-3,
                         "trainer.max_epochs": 4, "trainer.accelerator": "cpu", "strategy.name": "full"},

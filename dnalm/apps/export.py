@@ -11,6 +11,13 @@ a model card (``README.md``). Two layouts, chosen by the head the run trained:
   dense+tanh layer, decoder ``score`` layers have no bias), so the folder holds the backbone (LoRA merged) as a
   plain transformers model plus ``dnalm_head.safetensors`` and ``dnalm_head.json``. dnalm loads it with
   ``model.name_or_path=<folder> head=native``; plain transformers loads only the backbone.
+
+For NT v2 and GENA-LM classifiers (``head=native``, merged) the first layout is written as their authors publish
+it instead (``published_layout=auto``, the default; see :mod:`dnalm.apps.published_layout`): ``model_type``
+``esm`` / ``bert``, ``auto_map`` to the authors' remote code, the published key set. dnalm loads it with
+``head=native``, the authors' ``*ForSequenceClassification`` with ``trust_remote_code``.
+``published_layout=false`` writes dnalm's own ``model_type`` instead (loads with transformers after
+``import dnalm.models.families``, no remote code).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 
 import dnalm
+from dnalm.apps.published_layout import layout_for, write_published
+from dnalm.checkpoints import read_checkpoint
 from dnalm.configs import CONFIG_DIR
 from dnalm.errors import ConfigError, DNALMError
 from dnalm.inference import load_module
@@ -58,9 +67,28 @@ def _unwrap(model: Any, merge: bool) -> Any:
     return model
 
 
+def _want_published(module: DNALMModule, model: Any, merged: bool, choice: str | bool) -> bool:
+    """Whether to write the authors' published layout (``auto``: for NT v2 / GENA-LM merged native heads)."""
+    possible = module.native_head and merged and layout_for(model) is not None
+    if str(choice).lower() == "auto":
+        return possible
+    if str(choice).lower() in ("true", "false"):
+        wanted = str(choice).lower() == "true"
+    else:
+        raise ConfigError(f"published_layout={choice!r}; choose auto, true or false.")
+    if wanted and not possible:
+        family = getattr(getattr(model, "config", None), "model_type", "?")
+        raise ConfigError(f"published_layout=true is for NT v2 and GENA-LM runs trained with head=native and "
+                          f"exported with merge=true; this run is {family!r} with "
+                          f"{'head=native' if module.native_head else 'a dnalm pooling + head'} and "
+                          f"merge={str(merged).lower()}; use published_layout=auto.")
+    return wanted
+
+
 def export_folder(module: DNALMModule, tokenizer: Any, task: Task, output: Path, merge: bool,
-                  run_config: dict[str, Any]) -> str:
-    """Write ``module`` into ``output``; returns the layout written (``transformers``, ``peft`` or ``dnalm``)."""
+                  run_config: dict[str, Any], published_layout: str | bool = "auto") -> str:
+    """Write ``module`` into ``output``; returns the layout written (``published``, ``transformers``, ``peft``
+    or ``dnalm``)."""
     from peft import PeftModel
 
     output.mkdir(parents=True, exist_ok=True)
@@ -76,7 +104,11 @@ def export_folder(module: DNALMModule, tokenizer: Any, task: Task, output: Path,
         raise ConfigError("merge=false writes an adapter over a named base model, but this run built its "
                           "backbone from a config (model.from_config); use merge=true.")
     model = _unwrap(model, merge)
-    if module.native_head:
+    if _want_published(module, model, merge or not is_peft, published_layout):
+        _label_config(model, task)
+        write_published(model, layout_for(model), output, run_config.get("model", {}).get("name_or_path"))
+        layout = "published"
+    elif module.native_head:
         base = model.get_base_model() if is_peft and not merge else model
         _label_config(base, task)
         model.save_pretrained(output)  # PEFT writes adapter_config.json + adapter_model.safetensors
@@ -122,6 +154,15 @@ def model_card(layout: str, run_config: dict[str, Any], task: Task, metrics: dic
                 f"(`{HEAD_CONFIG}`, `{HEAD_WEIGHTS}`). **Plain transformers cannot reproduce the classifier**: "
                 f"`AutoModel.from_pretrained` loads only the backbone. With dnalm:\n\n"
                 f"```bash\npython -m dnalm.predict model.name_or_path={where} head=native input=seqs.fa\n```")
+    elif layout == "published":
+        load = ("The folder is in the layout the model's authors publish (their `config.json` fields and "
+                "`auto_map`, their weight names). With dnalm (native code, no remote code):\n\n"
+                f"```bash\npython -m dnalm.predict model=hf model.name_or_path={where} head=native input=seqs.fa\n"
+                "```\n\nWith the authors' code, which runs the remote files `auto_map` names (read them first; it "
+                "needs the `transformers` version those files were written for):\n\n"
+                f"```python\nfrom transformers import AutoModelForSequenceClassification\n"
+                f"model = AutoModelForSequenceClassification.from_pretrained(\"{where}\", trust_remote_code=True)\n"
+                "```\n\nPlain transformers without that code would build the wrong network (stock ESM / BERT).")
     elif layout == "peft":
         load = ("A PEFT LoRA adapter (with the trained classification head) over the base model:\n\n"
                 f"```python\nfrom peft import AutoPeftModelForSequenceClassification\n"
@@ -179,9 +220,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("push_to_hub=true needs repo_id=<user or org>/<name>.")
     ckpt_path = Path(str(cfg.ckpt_path))
     module, backbone, task = load_module(cfg)
-    run_config = torch.load(ckpt_path, map_location="cpu", weights_only=True)["dnalm_config"]
+    run_config = read_checkpoint(ckpt_path, mmap=True)["dnalm_config"]
     output = Path(str(cfg.output))
-    layout = export_folder(module, backbone.tokenizer, task, output, bool(cfg.get("merge", True)), run_config)
+    layout = export_folder(module, backbone.tokenizer, task, output, bool(cfg.get("merge", True)), run_config,
+                           cfg.get("published_layout", "auto"))
     (output / "README.md").write_text(model_card(layout, run_config, task, _run_metrics(ckpt_path), cfg.get("repo_id")))
     summary: dict[str, Any] = {"output": str(output), "layout": layout, "labels": list(task.label_names)}
     if cfg.get("push_to_hub"):

@@ -31,7 +31,8 @@ def warn_duplicate_ids(ids: Sequence[str], path: str | Path) -> int:
 
 def read_sequences(path: str | Path, sequence_column: str = "sequence", id_column: str | None = "id",
                    policy: SequencePolicy | None = None, label_column: str | None = None) -> pd.DataFrame:
-    """``id`` and normalised ``sequence`` columns of a FASTA (.fa/.fasta/.fna) or table (.csv/.tsv/.parquet).
+    """``id`` and normalised ``sequence`` columns of a FASTA (.fa/.fasta/.fna), GenBank (.gb/.gbk/.gbff/.genbank),
+    EMBL (.embl) or table (.csv/.tsv/.parquet) file.
 
     Tables without an id column are numbered by row. Records dropped by the policy are logged (counted).
     With ``label_column`` present in a table, its values come along as a ``label`` column.

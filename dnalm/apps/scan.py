@@ -1,7 +1,8 @@
 """``python -m dnalm.scan ckpt_path=<classifier.ckpt> genome=<fasta[.gz]> window=... stride=... output_dir=...``.
 
-Slides a fine-tuned classifier along every record of a genome FASTA, streaming (``read_fasta_chunks`` +
-``sliding_windows``: memory holds one chunk and one batch of windows). Writes:
+Slides a fine-tuned classifier along every record of a genome FASTA, GenBank or EMBL file, streaming
+(``read_sequence_chunks`` + ``sliding_windows``: memory holds one chunk and one batch of windows; a GenBank/EMBL
+record is parsed whole first). Writes:
 
 - ``<prefix>.bedGraph``: the probability of ``target_class`` per window step. Each window's score is assigned
   to its central ``stride`` bp (the first and last windows of a record extend to the record's ends), so the
@@ -24,7 +25,8 @@ import hydra
 from omegaconf import DictConfig
 
 from dnalm.configs import CONFIG_DIR
-from dnalm.data.fasta import Window, read_fasta_chunks, sliding_windows
+from dnalm.data.fasta import Window, sliding_windows
+from dnalm.data.seqfile import read_sequence_chunks, sequence_format
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
 from dnalm.inference import Runner, class_index
@@ -128,9 +130,10 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("ckpt_path") and not (cfg.get("head") and cfg.head.get("native", False)):
         raise ConfigError("give ckpt_path=<fine-tuned classifier checkpoint> (or a published one with head=native).")
     if not cfg.get("genome"):
-        raise ConfigError("give genome=<FASTA file, plain or gzip>.")
+        raise ConfigError("give genome=<FASTA, GenBank or EMBL file, plain or gzip>.")
     if not Path(str(cfg.genome)).is_file():
-        raise ConfigError(f"genome={cfg.genome} is not a file; give a FASTA file, plain or gzip.")
+        raise ConfigError(f"genome={cfg.genome} is not a file; give a FASTA, GenBank or EMBL file, plain or gzip.")
+    genome_format = sequence_format(str(cfg.genome), cfg.get("genome_format"))
     window, stride = int(cfg.window), int(cfg.stride or cfg.window)
     if stride > window:
         raise ConfigError(f"stride={stride} is larger than window={window}: bases would be skipped.")
@@ -140,7 +143,8 @@ def scan(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / str(cfg.prefix)
-    chunks = read_fasta_chunks(cfg.genome, policy_of(cfg.get("data")), chunk_bp=int(cfg.chunk_bp))
+    chunks = read_sequence_chunks(cfg.genome, policy_of(cfg.get("data")), chunk_bp=int(cfg.chunk_bp),
+                                  fmt=genome_format)
     windows_done, started = 0, time.perf_counter()
     pending: list[tuple[str, int, float]] = []  # windows of the current record: (chrom, start, prob)
     lengths: dict[str, int] = {}

@@ -24,8 +24,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
-from dnalm.apps.reference import Reference
 from dnalm.configs import CONFIG_DIR
+from dnalm.data.reference import Reference
 from dnalm.errors import ConfigError, DataError, ModelLoadError
 from dnalm.inference import Runner, class_index
 from dnalm.models.loading import quiet_load_report, require_fit

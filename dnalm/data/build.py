@@ -6,6 +6,11 @@ and appends the kept windows in row groups to a temporary parquet file. Only a h
 integers per window stay in memory. Splits are then assigned per group (record, header-regex group, genome
 block or source), so overlapping windows of one record never straddle splits, optional class balancing picks
 rows, and pass 2 copies the temporary file into ``train/valid/test.parquet`` row group by row group.
+
+A BED build reads its reference through the samtools index (``pysam.FastaFile``: ``.fai``, and ``.gzi`` for
+bgzip, built beside the file when missing), so only the windows it cuts or tries are read, never whole
+chromosomes; a plain-gzip reference cannot be indexed and is streamed one chromosome at a time instead.
+Progress (a bar in a terminal, log lines otherwise) counts bp of each FASTA input and intervals of the BED.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import math
 import re
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +32,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dnalm.data.fasta import FastaChunk, read_fasta, read_fasta_chunks, sliding_windows
-from dnalm.data.normalise import NormaliseReport, SequencePolicy
+from dnalm.data.fasta import FastaChunk, sliding_windows
+from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise
+from dnalm.data.reference import Reference
+from dnalm.data.seqfile import read_sequence_chunks, read_sequences, sequence_format
+from dnalm.errors import DataError
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +52,12 @@ MAX_IDS = 20  # example ids kept per dropped-record reason
 # ----------------------------------------------------------------------------------------------- config
 @dataclass
 class FastaInput:
-    """One FASTA file; ``label=None`` takes labels from ``BuildConfig.label_from_header``."""
+    """One FASTA, GenBank or EMBL file; ``label=None`` takes labels from ``BuildConfig.label_from_header``."""
 
     path: str
     label: int | None = None
     source: str | None = None  # value of the ``source`` column; default: the file name without suffixes
+    format: str | None = None  # fasta | genbank | embl; None: told by the extension (dnalm.data.seqfile)
 
 
 @dataclass
@@ -131,6 +141,7 @@ class BuildConfig:
         if not self.fasta and self.bed is None:
             raise ValueError("no inputs: set fasta=[{path: a.fa, label: 1}, ...] or bed={positives, reference}")
         for f in self.fasta:
+            sequence_format(f.path, f.format)  # an unknown format is a config error before anything is read
             if f.label is None and self.label_from_header is None:
                 raise ValueError(f"{f.path}: no label; give it a label or set label_from_header.pattern")
         if self.label_from_header and self.label_from_header.unmatched not in ("error", "skip"):
@@ -226,8 +237,13 @@ def _header_label(cfg: HeaderLabels, header: str, path: str, line: int) -> int |
     return int(key)
 
 
-def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grouper) -> Iterator[_Row]:
-    source = inp.source or Path(inp.path).name.split(".")[0]
+def _source(path: str, name: str | None) -> str:
+    return name or Path(path).name.split(".")[0]
+
+
+def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grouper,
+                progress: Progress) -> Iterator[_Row]:
+    source = _source(inp.path, inp.source)
     policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps, "policy")  # type: ignore[arg-type]
     w = cfg.window
     lengths = stats.record_lengths[source]
@@ -236,6 +252,7 @@ def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grou
     def tracked(chunks: Iterator[FastaChunk]) -> Iterator[FastaChunk]:
         # Learn each record's header, label and length as its pieces stream past.
         for chunk in chunks:
+            progress.advance(len(chunk.sequence))
             if chunk.offset == 0:
                 header = chunk.record
                 label = inp.label
@@ -254,7 +271,7 @@ def _fasta_rows(cfg: BuildConfig, inp: FastaInput, stats: _Stats, grouper: _Grou
                 yield chunk
 
     block = cfg.split.block_size if cfg.split.group_by == "block" else None
-    chunks = read_fasta_chunks(inp.path, policy, stats.normalise, full_header=True)
+    chunks = read_sequence_chunks(inp.path, policy, stats.normalise, full_header=True, fmt=inp.format)
     for win in sliding_windows(tracked(chunks), w.length, w.stride, block):
         group = grouper(source, state["rid"], state["header"], win.start)
         yield _Row(win.sequence, state["label"], source, state["rid"], win.start, win.start + w.length, "+",
@@ -286,15 +303,69 @@ def _gc(seq: str) -> float:
     return (seq.count("G") + seq.count("C")) / acgt if acgt else 0.0
 
 
-def _bed_rows(cfg: BuildConfig, bed: BedInput, stats: _Stats, grouper: _Grouper) -> Iterator[_Row]:
-    source = bed.source or Path(bed.positives).name.split(".")[0]
+class _IndexedContig:
+    """``len()`` and ``[start:end]`` of one indexed reference contig, read on demand and normalised."""
+
+    def __init__(self, contig: Any, policy: SequencePolicy) -> None:
+        self._contig, self._policy = contig, policy
+
+    def __len__(self) -> int:
+        return len(self._contig)
+
+    def __getitem__(self, item: slice) -> str:
+        start, stop, _ = item.indices(len(self._contig))
+        raw = self._contig[start:stop]
+        where = f"{self._contig.name}:{start + 1}-{stop}"
+        # letters are not counted: candidate windows overlap and are read more than once
+        seq = normalise(raw, where, self._policy) or ""
+        if len(seq) != len(raw):  # a removed gap would shift every BED coordinate after it
+            raise DataError(f"reference {where}: gap characters ('-', '.') in the reference; BED coordinates need "
+                            "an ungapped FASTA (remove them from the reference).")
+        return seq
+
+
+def _is_plain_gzip(path: str) -> bool:
+    """gzip without the BGZF block marker (``BC`` extra field): cannot be indexed for random access."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head[:2] == b"\x1f\x8b" and not (head[3] & 4 and head[12:14] == b"BC")
+
+
+def _reference_contigs(path: str, policy: SequencePolicy, stats: _Stats, source: str,
+                       wanted: set[str]) -> Iterator[tuple[str, Any]]:
+    """``(name, contig)`` of every reference record in file order; ``contig`` slices like a string.
+
+    Indexed FASTA: only ``wanted`` contigs are opened, windows are read on demand. Plain gzip FASTA and
+    GenBank/EMBL: streamed, one contig in memory at a time (bgzip a FASTA for random access).
+    """
+    annotated = sequence_format(path) != "fasta"
+    if annotated or _is_plain_gzip(path):
+        if not annotated:
+            log.warning("%s is plain gzip, so it is read whole, one chromosome at a time in memory; recompress "
+                        "it with `gunzip -c %s | bgzip > ref.fa.gz` for indexed random access", path, path)
+        for rid, seq, _line in read_sequences(path, policy, stats.normalise):
+            stats.record_lengths[source].append(len(seq))
+            yield rid, seq
+        return
+    reference = Reference(Path(path))
+    for name, length in reference.lengths.items():
+        stats.record_lengths[source].append(length)
+        stats.normalise.records += 1
+        stats.normalise.kept += 1
+        if name in wanted:
+            contig = reference.contig(name)
+            assert contig is not None
+            yield name, _IndexedContig(contig, policy)
+
+
+def _bed_rows(cfg: BuildConfig, bed: BedInput, stats: _Stats, grouper: _Grouper, intervals: dict[str, list],
+              progress: Progress) -> Iterator[_Row]:
+    source = _source(bed.positives, bed.source)
     policy = SequencePolicy(cfg.policy.iupac, cfg.policy.empty, cfg.policy.gaps, "policy")  # type: ignore[arg-type]
-    intervals = _read_bed(bed.positives)
     seen: set[str] = set()
     rng = np.random.default_rng(cfg.seed)
     L = cfg.window.length
-    for rid, seq, _line in read_fasta(bed.reference, policy, stats.normalise):
-        stats.record_lengths[source].append(len(seq))
+    for rid, seq in _reference_contigs(bed.reference, policy, stats, source, set(intervals)):
         if rid not in intervals:
             continue
         seen.add(rid)
@@ -309,13 +380,43 @@ def _bed_rows(cfg: BuildConfig, bed: BedInput, stats: _Stats, grouper: _Grouper)
             yield _Row(win if strand == "+" else reverse_complement(win), 1, source, rid, ws, ws + L, strand,
                        grouper(source, rid, rid, ws))
         yield from _negatives(cfg, bed, rid, seq, intervals[rid], pos_gc, rng, stats, grouper, source)
+        progress.advance(len(intervals[rid]))
     missing = sorted(set(intervals) - seen)
     if missing:
         raise ValueError(f"{bed.positives}: chromosomes {missing[:10]} are not in {bed.reference}; check the "
                          "naming (e.g. 'chr1' vs '1') or remove those intervals")
 
 
-def _negatives(cfg: BuildConfig, bed: BedInput, rid: str, seq: str, ivs: list[tuple[int, int, str, str]],
+SWEEP_BP = 1 << 20  # bases read at a time when scoring negative candidates
+
+
+def window_gc_n(seq: Any, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """GC share of the non-N bases (as :func:`_gc`) and N count of ``seq[s:s + length]`` for each ``s``.
+
+    ``seq`` (a string or an indexed contig) is read once, in order, ``SWEEP_BP`` bases (plus a window) at a
+    time, and only where candidates start: random access to each of thousands of candidates would decompress a
+    bgzip block apiece.
+    """
+    gc = np.zeros(len(starts))
+    n_count = np.zeros(len(starts), dtype=np.int64)
+    order = np.argsort(starts, kind="stable")
+    ordered = starts[order]
+    for begin in range(0, len(seq), SWEEP_BP):
+        lo, hi = np.searchsorted(ordered, [begin, begin + SWEEP_BP])
+        if lo == hi:
+            continue
+        codes = np.frombuffer(seq[begin : begin + SWEEP_BP + length].encode("ascii"), dtype=np.uint8)
+        cum_gc = np.concatenate([[0], np.cumsum((codes == ord("G")) | (codes == ord("C")))])
+        cum_n = np.concatenate([[0], np.cumsum(codes == ord("N"))])
+        local = ordered[lo:hi] - begin
+        g, n = cum_gc[local + length] - cum_gc[local], cum_n[local + length] - cum_n[local]
+        acgt = length - n
+        gc[order[lo:hi]] = np.where(acgt > 0, g / np.maximum(acgt, 1), 0.0)
+        n_count[order[lo:hi]] = n
+    return gc, n_count
+
+
+def _negatives(cfg: BuildConfig, bed: BedInput, rid: str, seq: Any, ivs: list[tuple[int, int, str, str]],
                pos_gc: list[float], rng: np.random.Generator, stats: _Stats, grouper: _Grouper,
                source: str) -> Iterator[_Row]:
     """Sample windows that overlap no positive interval; with ``gc_matched`` fill the positives' GC histogram."""
@@ -335,64 +436,96 @@ def _negatives(cfg: BuildConfig, bed: BedInput, rid: str, seq: str, ivs: list[tu
     quota = np.bincount(np.minimum((np.asarray(pos_gc) * bins).astype(int), bins - 1), minlength=bins)
     quota = np.round(quota * bed.negatives_per_positive).astype(int) if bed.gc_matched else np.array([wanted])
     made, tries = 0, 0
-    for ws in rng.integers(0, len(seq) - L + 1, size=wanted * bed.max_tries):
+    draws = rng.integers(0, len(seq) - L + 1, size=wanted * bed.max_tries)
+    # GC and N of every candidate from one ordered pass: only the windows kept are read one by one
+    gc_share, n_count = window_gc_n(seq, draws, L)
+    for ws, gc, n in zip(draws.tolist(), gc_share.tolist(), n_count.tolist(), strict=True):
         tries += 1
         we = ws + L
         k = bisect.bisect_left(starts, we)  # intervals starting before the window end
         if k and merged[k - 1][1] > ws:
             continue  # overlaps a positive
-        win = seq[ws:we]
-        if win.count("N") > cfg.window.max_n_fraction * L:
+        if n > cfg.window.max_n_fraction * L:
             continue
-        b = min(int(_gc(win) * bins), bins - 1) if bed.gc_matched else 0
+        b = min(int(gc * bins), bins - 1) if bed.gc_matched else 0
         if quota[b] <= 0:
             continue
         quota[b] -= 1
         made += 1
-        yield _Row(win, 0, source, rid, int(ws), int(we), "+", grouper(source, rid, rid, int(ws)))
+        yield _Row(seq[ws:we], 0, source, rid, ws, we, "+", grouper(source, rid, rid, ws))
         if quota.sum() <= 0:
             break
     stats.notes["negative_candidates_drawn"] += tries
     stats.notes["negatives_shortfall"] += int(quota.sum())
 
 
+class _Kept:
+    """Pass 1's sink: drops N-rich and duplicate windows, writes the rest in row groups, remembers labels/groups."""
+
+    def __init__(self, cfg: BuildConfig, stats: _Stats, writer: pq.ParquetWriter) -> None:
+        self.cfg, self.stats, self.writer = cfg, stats, writer
+        self.max_n = cfg.window.max_n_fraction * cfg.window.length
+        self.seen: dict[bytes, int] = {}  # digest -> label of the first copy
+        self.labels: list[int] = []
+        self.codes: list[int] = []
+        self.group_code: dict[str, int] = {}
+        self.batch: list[_Row] = []
+
+    def add(self, rows: Iterator[_Row]) -> int:
+        """Take every row of ``rows`` that passes; returns how many were kept."""
+        cfg, stats = self.cfg, self.stats
+        kept = 0
+        for row in rows:
+            if row.sequence.count("N") > self.max_n:
+                stats.dropped_windows["too_many_n"] += 1
+                continue
+            if cfg.dedup:
+                key = row.sequence
+                if cfg.dedup_reverse_complement:
+                    key = min(key, reverse_complement(key))
+                digest = hashlib.blake2b(key.encode("ascii"), digest_size=16).digest()
+                if digest in self.seen:
+                    same = self.seen[digest] == row.label
+                    stats.dropped_windows["duplicate" if same else "duplicate_other_label"] += 1
+                    continue
+                self.seen[digest] = row.label
+            self.labels.append(row.label)
+            self.codes.append(self.group_code.setdefault(row.group, len(self.group_code)))
+            self.batch.append(row)
+            kept += 1
+            if len(self.batch) >= cfg.row_group_size:
+                self.flush()
+        return kept
+
+    def flush(self) -> None:
+        """Write the rows held so far as one row group."""
+        if self.batch:
+            self.writer.write_table(_to_table(self.batch), row_group_size=self.cfg.row_group_size)
+            self.batch.clear()
+
+
 def _pass1(cfg: BuildConfig, tmp: Path, stats: _Stats) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Write kept windows to ``tmp``; return per-row labels, per-row group codes and the group names."""
     grouper = _Grouper(cfg.split, stats)
-    sources: list[Iterator[_Row]] = [_fasta_rows(cfg, f, stats, grouper) for f in cfg.fasta]
+    # (progress, rows): each input counts in its own unit (bp of a FASTA, intervals of the BED)
+    sources: list[tuple[Progress, Callable[[Progress], Iterator[_Row]]]] = [
+        (Progress(f"build {_source(f.path, f.source)}", unit="bp"),
+         lambda bar, f=f: _fasta_rows(cfg, f, stats, grouper, bar)) for f in cfg.fasta]
     if cfg.bed is not None:
-        sources.append(_bed_rows(cfg, cfg.bed, stats, grouper))
-    max_n = cfg.window.max_n_fraction * cfg.window.length
-    seen: dict[bytes, int] = {}  # digest -> label of the first copy
-    labels: list[int] = []
-    codes: list[int] = []
-    group_code: dict[str, int] = {}
-    batch: list[_Row] = []
+        bed = cfg.bed
+        intervals = _read_bed(bed.positives)
+        sources.append((Progress(f"build {_source(bed.positives, bed.source)}", unit="intervals",
+                                 total=sum(map(len, intervals.values()))),
+                        lambda bar: _bed_rows(cfg, bed, stats, grouper, intervals, bar)))
     with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
-        for rows in sources:
-            for row in rows:
-                if row.sequence.count("N") > max_n:
-                    stats.dropped_windows["too_many_n"] += 1
-                    continue
-                if cfg.dedup:
-                    key = row.sequence
-                    if cfg.dedup_reverse_complement:
-                        key = min(key, reverse_complement(key))
-                    digest = hashlib.blake2b(key.encode("ascii"), digest_size=16).digest()
-                    if digest in seen:
-                        same = seen[digest] == row.label
-                        stats.dropped_windows["duplicate" if same else "duplicate_other_label"] += 1
-                        continue
-                    seen[digest] = row.label
-                labels.append(row.label)
-                codes.append(group_code.setdefault(row.group, len(group_code)))
-                batch.append(row)
-                if len(batch) >= cfg.row_group_size:
-                    writer.write_table(_to_table(batch), row_group_size=cfg.row_group_size)
-                    batch.clear()
-        if batch:
-            writer.write_table(_to_table(batch), row_group_size=cfg.row_group_size)
-    return np.asarray(labels, dtype=np.int64), np.asarray(codes, dtype=np.int64), list(group_code)
+        sink = _Kept(cfg, stats, writer)
+        for bar, rows in sources:
+            with bar:
+                kept = sink.add(rows(bar))
+            log.info("%s: %d windows kept", bar.description, kept)
+        sink.flush()
+    return (np.asarray(sink.labels, dtype=np.int64), np.asarray(sink.codes, dtype=np.int64),
+            list(sink.group_code))
 
 
 def _to_table(rows: list[_Row]) -> pa.Table:

@@ -44,11 +44,14 @@ class Window(NamedTuple):
     sequence: str
 
 
-def open_fasta(path: str | Path) -> TextIO:
-    """Open ``path`` as text, gunzipping when its first bytes say gzip; refuse binary and other compressions."""
+def open_fasta(path: str | Path, what: str = "FASTA") -> TextIO:
+    """Open ``path`` as text, gunzipping when its first bytes say gzip; refuse binary and other compressions.
+
+    ``what`` names the expected format in messages (the GenBank/EMBL reader opens its files here too).
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"FASTA file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
@@ -58,19 +61,19 @@ def open_fasta(path: str | Path) -> TextIO:
                 head = gz.read(_SNIFF_BYTES)
             except (OSError, EOFError) as err:
                 raise FastaFormatError(f"{path}: broken gzip file ({err}); re-download or re-compress it") from err
-        _refuse_binary(path, head, " after gunzip")
+        _refuse_binary(path, head, " after gunzip", what)
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
     if kind is not None:
         raise FastaFormatError(f"{path}: file is {kind}-compressed; decompress it or re-compress with gzip")
-    _refuse_binary(path, head, "")
+    _refuse_binary(path, head, "", what)
     return path.open("r", encoding="utf-8", errors="replace")
 
 
-def _refuse_binary(path: Path, head: bytes, when: str) -> None:
+def _refuse_binary(path: Path, head: bytes, when: str, what: str) -> None:
     nul = head.find(b"\x00")
     if nul >= 0:
         line = head[:nul].count(b"\n") + 1
-        raise FastaFormatError(f"{path}: binary data{when} (NUL byte at line {line}); this is not a FASTA text "
+        raise FastaFormatError(f"{path}: binary data{when} (NUL byte at line {line}); this is not a {what} text "
                                "file: check the path, or decompress it first")
 
 
@@ -117,9 +120,10 @@ def _record_id(title: str, full_header: bool) -> str:
     return title if full_header else title.split(maxsplit=1)[0]
 
 
-def _normalise_piece(lines: list[str], rid: str, first: int, policy: SequencePolicy,
+def normalise_lines(lines: list[str], rid: str, first: int, policy: SequencePolicy,
                      report: NormaliseReport) -> str:
-    """Normalise joined lines; on error, redo line by line so the message names the exact line and column."""
+    """Normalise joined lines (``first`` is the first one's 1-based line), counting letters but not records into
+    ``report``; on error, redo line by line so the message names the exact line and column."""
     scratch = NormaliseReport()
     try:
         seq = normalise("".join(lines), rid, with_empty(policy, "skip"), None, scratch)
@@ -148,7 +152,7 @@ def read_fasta_chunks(path: str | Path, policy: SequencePolicy | None = None,
     for title, header_line, first, lines, last in _pieces(path, chunk_bp):
         rid = _record_id(title, full_header)
         try:
-            seq = _normalise_piece(lines, rid, first, policy, report)
+            seq = normalise_lines(lines, rid, first, policy, report)
         except BadSequenceError as err:
             raise BadSequenceError(f"{path}: {err}") from err
         if not last:

@@ -48,22 +48,26 @@ def policy_of(cfg: DictConfig | None) -> SequencePolicy:
     return SequencePolicy(**OmegaConf.to_container(cfg.policy, resolve=True))
 
 
-def read_table(path: Path, sequence_column: str = "sequence", policy: SequencePolicy | None = None) -> pd.DataFrame:
-    """Read one csv/tsv/parquet (optionally gzipped) or FASTA file (FASTA records under ``policy``).
+def read_table(path: Path, sequence_column: str = "sequence", policy: SequencePolicy | None = None,
+               fmt: str | None = None) -> pd.DataFrame:
+    """Read one csv/tsv/parquet (optionally gzipped), FASTA, GenBank or EMBL file (records under ``policy``).
 
     A ``__line__`` column gives each row's line in the file (csv/tsv: one row per line after the header;
-    FASTA: the header line), and ``attrs["source"]`` the path, so errors can point at the record.
+    FASTA: the header line; GenBank/EMBL: the LOCUS/ID line), and ``attrs["source"]`` the path, so errors can
+    point at the record. ``fmt`` (``fasta``, ``genbank``, ``embl``) reads a sequence file whatever its name.
 
     The sequence column of a csv/tsv is read as Python strings (object dtype): the tokenizer needs those, and
     pandas' default Arrow string column would hold every sequence twice until it is converted (on 1 kb
     windows about 3x the sequence bytes of resident memory, which the allocator keeps after the copy is freed).
     """
+    from dnalm.data.seqfile import ANNOTATED_SUFFIXES, FASTA_SUFFIXES
+
     name = path.name.lower().removesuffix(".gz")
     try:
-        if name.endswith(".parquet"):
+        if name.endswith(".parquet") and not fmt:
             frame = pd.read_parquet(path)
-        elif name.endswith((".fa", ".fasta", ".fna")):
-            frame = read_fasta_table(path, policy=policy)
+        elif fmt or name.endswith((*FASTA_SUFFIXES, *ANNOTATED_SUFFIXES)):
+            frame = read_fasta_table(path, policy=policy, fmt=fmt)
         else:
             sep = "\t" if name.endswith(".tsv") else ","
             frame = pd.read_csv(path, sep=sep, dtype={sequence_column: object}, keep_default_na=False, na_values=[])
@@ -86,17 +90,18 @@ def as_str_objects(values: pd.Series) -> pd.Series:
     return values.astype(str).astype(object)
 
 
-def read_fasta_table(path: Path, policy: SequencePolicy | None = None) -> pd.DataFrame:
-    """A FASTA file as a table: ``id`` from the header, ``label`` from ``label=<x>`` in the header if present.
+def read_fasta_table(path: Path, policy: SequencePolicy | None = None, fmt: str | None = None) -> pd.DataFrame:
+    """A FASTA (or GenBank/EMBL) file as a table: ``id`` from the header (accession.version), ``label`` from
+    ``label=<x>`` in the header if present.
 
     Empty records follow ``policy.empty`` (raise naming the record, or skip and count, logged).
     """
-    from dnalm.data.fasta import read_fasta
     from dnalm.data.normalise import NormaliseReport
+    from dnalm.data.seqfile import read_sequences
 
     report = NormaliseReport()
     ids, seqs, labels, lines = [], [], [], []
-    for record_id, sequence, line in read_fasta(path, policy, report):
+    for record_id, sequence, line in read_sequences(path, policy, report, fmt=fmt):
         ids.append(record_id)
         seqs.append(sequence)
         labels.append(_header_label(record_id))
@@ -128,7 +133,7 @@ def load_table_splits(cfg: DictConfig) -> dict[str, pd.DataFrame]:
         if not cfg.get("allow_unlabelled", False):  # training and evaluation read a folder of splits
             raise ConfigError(f"data.path={path} is a file; it must be a folder holding train/[valid]/test files, "
                               f"e.g. data.path={path.parent} if {path.name} is one of them.")
-        return {"test": read_table(path, column, policy)}
+        return {"test": read_table(path, column, policy, cfg.get("format"))}
     files = find_split_files(path)
     if "train" not in files and "test" not in files:
         raise DataError(f"{path} has no train or test file. Expected names like train.csv, valid.csv, test.csv "

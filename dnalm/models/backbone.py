@@ -205,9 +205,9 @@ def _is_causal_type(config: PretrainedConfig) -> bool:
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     )
 
-    from dnalm.models.families import CAUSAL_FAMILIES
+    from dnalm.models.families import is_causal
 
-    if config.model_type in CAUSAL_FAMILIES:  # native families transformers does not list (HyenaDNA)
+    if is_causal(config.model_type):  # native families transformers does not list (HyenaDNA)
         return True
     return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 

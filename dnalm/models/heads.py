@@ -1,9 +1,18 @@
-"""Prediction heads on pooled embeddings."""
+"""Prediction heads on pooled embeddings.
+
+Each head has a config in ``conf/head/`` (``_target_`` + ``_partial_: true``); :func:`build_head` calls it with
+``hidden_size`` and ``num_outputs``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+
+from dnalm.errors import ConfigError
+from dnalm.models.components import as_spec, build
 
 
 class LinearHead(nn.Module):
@@ -31,12 +40,15 @@ class MLPHead(nn.Module):
         return self.net(pooled)
 
 
-def make_head(kind: str, hidden_size: int, num_outputs: int, dropout: float, mlp_hidden: int) -> nn.Module:
-    """Build a head by name (``linear`` or ``mlp``)."""
-    if kind == "linear":
-        return LinearHead(hidden_size, num_outputs, dropout)
-    if kind == "mlp":
-        return MLPHead(hidden_size, num_outputs, dropout, mlp_hidden)
-    from dnalm.errors import ConfigError
+# Keys of a head config that dnalm reads itself; the others are the head class's keyword arguments.
+HEAD_KEYS = ("pooling", "lr", "native")
 
-    raise ConfigError(f"head.kind={kind!r} is unknown; choose 'linear', 'mlp' (or head=native for a checkpoint's own).")
+
+def build_head(head_cfg: Any, hidden_size: int, num_outputs: int) -> nn.Module:
+    """The head a config names by ``_target_`` (``conf/head/*.yaml``), given ``hidden_size`` and ``num_outputs``."""
+    head = build(as_spec(head_cfg, "head", "head"), "head", ignore=HEAD_KEYS, hidden_size=hidden_size,
+                 num_outputs=num_outputs)
+    if not isinstance(head, nn.Module):
+        raise ConfigError(f"head built a {type(head).__name__}, not a torch module mapping (batch, hidden) to "
+                          "(batch, outputs); see docs/extending.md.")
+    return head

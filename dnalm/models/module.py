@@ -14,8 +14,9 @@ from dnalm import compat
 from dnalm import metrics as M
 from dnalm.models.backbone import Backbone
 from dnalm.models.dropout import use_packed_dropout
-from dnalm.models.heads import make_head
-from dnalm.models.pooling import make_pooling
+from dnalm.models.heads import build_head
+from dnalm.models.optim import make_optimizer, with_step_scheduler
+from dnalm.models.pooling import build_pooling
 from dnalm.strategies.base import Strategy
 from dnalm.tasks import Task
 
@@ -31,19 +32,6 @@ def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor
     sums.index_add_(0, inverse, values)
     counts = torch.bincount(inverse, minlength=len(unique)).to(values.dtype)
     return unique, sums / counts.view(-1, *([1] * (values.dim() - 1)))
-
-
-def with_step_scheduler(optimizer: torch.optim.Optimizer, opt: DictConfig, total_steps: int) -> dict[str, Any]:
-    """Lightning's optimizer dict: ``optim.scheduler`` (linear, cosine, constant; all with warm-up of
-    ``optim.warmup_steps``, else ``optim.warmup_ratio`` of ``total_steps``) stepped every optimiser step."""
-    from transformers import get_scheduler
-
-    warmup = opt.get("warmup_steps")
-    warmup = int(warmup) if warmup is not None else int(float(opt.get("warmup_ratio", 0.0)) * total_steps)
-    kind = opt.get("scheduler", "linear")
-    name = {"constant": "constant_with_warmup"}.get(kind, kind)
-    scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class DNALMModule(L.LightningModule):
@@ -62,14 +50,10 @@ class DNALMModule(L.LightningModule):
         # from_pretrained returns eval mode; Lightning keeps each module's mode, so dropout must be switched on here
         self.backbone.train(not strategy.frozen)
         self.uses_cache = bool(getattr(strategy, "cache", False)) and strategy.frozen and not self.native_head
-        if self.native_head:
-            # The family's own head classifies; this pooling only serves embeddings of its backbone (embed, variants)
-            self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
-            self.head = None
-        else:
-            self.pooling = make_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
-            self.head = make_head(head_cfg.get("kind", "linear"), backbone.hidden_size, task.num_logits,
-                                  float(head_cfg.get("dropout", 0.1)), int(head_cfg.get("mlp_hidden", 256)))
+        # pooling and head are the classes head_cfg names by _target_ (conf/head/, conf/head/pooling/); with a
+        # native head the family's own head classifies and the pooling only serves embeddings (embed, variants)
+        self.pooling = build_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
+        self.head = None if self.native_head else build_head(head_cfg, backbone.hidden_size, task.num_logits)
         if bool(optim_cfg.get("packed_dropout", True)):
             use_packed_dropout(self)  # CPU dropout masks four per random word; identical elsewhere
         self.val_metrics = M.make_metrics(task, "val")
@@ -265,7 +249,7 @@ class DNALMModule(L.LightningModule):
 
     # -- optimisation -----------------------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: backbone and head (own LR), each split into decayed and not decayed (biases, norms)."""
+        """Optimiser groups: backbone and head (own LR), each split into decayed and not decayed (biases, norms)."""
         lr = float(self.optim_cfg.lr)
         head_lr = float(self.head_cfg.get("lr") or lr)
         wd = float(self.optim_cfg.get("weight_decay", 0.01))
@@ -280,7 +264,7 @@ class DNALMModule(L.LightningModule):
                  "name": f"{part}{'_no_decay' if no_decay else ''}"} for (part, no_decay), params in groups.items()]
 
     def fused_optimizer(self, params: list[nn.Parameter]) -> bool:
-        """Whether AdamW runs as torch's fused kernel (``optim.fused``; null: wherever it can).
+        """Whether the optimiser runs as torch's fused kernel (``optim.fused``; null: wherever it can).
 
         The fused kernel updates every tensor in one call instead of about ten small ops per tensor (torch's
         default on CPU), the same arithmetic; ``transformers.Trainer`` defaults to it too. Automatic means on
@@ -303,9 +287,9 @@ class DNALMModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         opt = self.optim_cfg
         groups = self.parameter_groups()
-        fused = self.fused_optimizer([p for group in groups for p in group["params"]])
-        optimizer = torch.optim.AdamW(groups, betas=tuple(opt.get("betas", (0.9, 0.999))),
-                                      eps=float(opt.get("eps", 1e-8)), fused=fused or None)
+        # optim.fused: AdamW's kernel choice; an optimiser config without the key has none to make
+        fused = "fused" in opt and self.fused_optimizer([p for group in groups for p in group["params"]])
+        optimizer = make_optimizer(opt, groups, fused)
         return with_step_scheduler(optimizer, opt, int(self.trainer.estimated_stepping_batches))
 
     # -- checkpoints ------------------------------------------------------------------------------------------

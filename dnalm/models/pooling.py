@@ -1,9 +1,18 @@
-"""Turn per-token hidden states into one vector per sequence (padding never counts)."""
+"""Turn per-token hidden states into one vector per sequence (padding never counts).
+
+Each pooling has a config in ``conf/head/pooling/`` (``_target_`` + ``_partial_: true``); :func:`build_pooling`
+calls it with ``hidden_size`` and ``is_causal`` where its signature takes them.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+
+from dnalm.errors import ConfigError
+from dnalm.models.components import as_spec, build
 
 
 class Pooling(nn.Module):
@@ -62,17 +71,21 @@ class AttentionPooling(Pooling):
         return torch.einsum("bt,bth->bh", weights, hidden)
 
 
-POOLINGS = {"cls": ClsPooling, "mean": MeanPooling, "max": MaxPooling, "last": LastTokenPooling,
-            "attention": AttentionPooling}
+def auto_pooling(hidden_size: int, is_causal: bool) -> Pooling:
+    """``last`` for causal models (the one token that has seen the whole sequence), ``mean`` otherwise."""
+    return LastTokenPooling() if is_causal else MeanPooling()
 
 
-def make_pooling(kind: str, hidden_size: int, is_causal: bool) -> Pooling:
-    """Build a pooling by name; ``auto`` means ``last`` for causal models and ``mean`` otherwise."""
-    if kind == "auto":
-        kind = "last" if is_causal else "mean"
-    if kind not in POOLINGS:
-        from dnalm.errors import ConfigError
+def suggested_pooling(hidden_size: int, is_causal: bool, name: str = "auto") -> nn.Module:
+    """The pooling a model config suggests (``model.pooling``, a name in ``conf/head/pooling/``), else ``auto``."""
+    return build_pooling(name or "auto", hidden_size, is_causal)
 
-        raise ConfigError(f"head.pooling={kind!r} is unknown; choose one of {sorted(POOLINGS)} or 'auto'.")
-    cls = POOLINGS[kind]
-    return cls(hidden_size) if cls is AttentionPooling else cls()
+
+def build_pooling(spec: Any, hidden_size: int, is_causal: bool) -> nn.Module:
+    """A pooling from its config (a ``_target_`` node) or a name of ``conf/head/pooling/`` (``mean``, ``auto``, ...)."""
+    pooling = build(as_spec(spec, "head/pooling", "head.pooling"), "head.pooling", hidden_size=hidden_size,
+                    is_causal=is_causal)
+    if not isinstance(pooling, nn.Module):
+        raise ConfigError(f"head.pooling built a {type(pooling).__name__}, not a torch module with "
+                          "forward(hidden, mask); see docs/extending.md.")
+    return pooling

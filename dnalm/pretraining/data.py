@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,11 @@ from torch.utils.data import DataLoader, Dataset
 from dnalm.pretraining.genome import Genome, Holdout, Segment, WindowCounts, windows
 from dnalm.pretraining.objectives import CausalLM, MaskedLM
 from dnalm.tokenizers import DNATokenizer, OverlappingKmerTokenizer, pad
+from dnalm.utils.progress import Progress
+
+# Splits smaller than this index their windows in well under a second: no progress for them (and no log
+# lines every epoch of a small run).
+PROGRESS_MIN_BP = 20_000_000
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +36,31 @@ class WindowItem:
 
 
 class GenomeWindows(Dataset):
-    """The windows of one split for one epoch (random offsets and strands for training, fixed for validation)."""
+    """The windows of one split for one epoch (random offsets and strands for training, fixed for validation).
+
+    ``description`` names the progress shown while a large split (``PROGRESS_MIN_BP``) is indexed.
+    """
 
     def __init__(self, genome: Genome, segments: list[Segment], window_bp: int, max_n_fraction: float,
-                 rng: np.random.Generator | None, both_strands: bool) -> None:
+                 rng: np.random.Generator | None, both_strands: bool, description: str | None = None) -> None:
         self.genome = genome
         index = {id(r): i for i, r in enumerate(genome.records)}
         self.counts = WindowCounts()
         self.items: list[WindowItem] = []
-        for segment, start in windows(segments, window_bp, rng):
-            length = min(window_bp, segment.end - start)
-            if genome.n_fraction(segment.record, start, length) > max_n_fraction:
-                self.counts.skipped_n += 1
-                continue
-            reverse = bool(both_strands and rng is not None and rng.random() < 0.5)
-            self.items.append(WindowItem(index[id(segment.record)], start, length, reverse))
+        total = sum(s.end - s.start for s in segments)
+        bar = Progress(description, total=total, unit="bp") if description and total >= PROGRESS_MIN_BP else None
+        with bar or contextlib.nullcontext():
+            for segment, start in windows(segments, window_bp, rng):
+                length = min(window_bp, segment.end - start)
+                if bar is not None:  # bp of windows looked at; the offsets' ends are added at the end
+                    bar.advance(length)
+                if genome.n_fraction(segment.record, start, length) > max_n_fraction:
+                    self.counts.skipped_n += 1
+                    continue
+                reverse = bool(both_strands and rng is not None and rng.random() < 0.5)
+                self.items.append(WindowItem(index[id(segment.record)], start, length, reverse))
+            if bar is not None and bar.done < total:
+                bar.advance(total - bar.done)
         self.counts.kept = len(self.items)
 
     def __len__(self) -> int:
@@ -105,7 +121,8 @@ class GenomeDataModule(L.LightningDataModule):
         rng = np.random.default_rng([self.seed, epoch]) if train else None
         data = GenomeWindows(self.genome, self.splits[split], self.window_bp,
                              float(self.cfg.get("max_n_fraction", 0.1)), rng,
-                             bool(self.cfg.get("both_strands", True)) and train)
+                             bool(self.cfg.get("both_strands", True)) and train,
+                             f"indexing {split} windows (epoch {epoch})" if train else f"indexing {split} windows")
         self.report[split] = {"windows": data.counts.kept, "skipped_n_rich": data.counts.skipped_n,
                               "bp": int(sum(s.end - s.start for s in self.splits[split]))}
         if data.counts.skipped_n:

@@ -1,10 +1,10 @@
 """Genomes for pre-training: FASTA files packed once into one byte per base on disk, split, cut into windows.
 
 A 3 Gbp genome must not live in memory as Python strings. :class:`Genome` streams every record through the
-project's FASTA reader (bad letters handled by the usual policy) into a flat ``uint8`` file (A C G T N = 0..4)
-that is memory-mapped afterwards, so RAM holds only the pages a batch touches. Records are kept in file order
-with their names and the group they belong to (e.g. the genome a contig comes from), which is what hold-out
-is decided on.
+project's FASTA reader (bad letters handled by the usual policy) into a flat ``uint8`` file (A C G T N = 0..4),
+showing progress in bp (a bar in a terminal, log lines otherwise), that is memory-mapped afterwards, so RAM
+holds only the pages a batch touches. Records are kept in file order with their names and the group they
+belong to (e.g. the genome a contig comes from), which is what hold-out is decided on.
 
 Hold-out (``holdout.by``):
 
@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from dnalm.data.build import assign_group_splits
-from dnalm.data.fasta import read_fasta_chunks
 from dnalm.data.normalise import NormaliseReport, SequencePolicy
+from dnalm.data.seqfile import SEQUENCE_SUFFIXES, read_sequence_chunks
 from dnalm.errors import ConfigError, DataError
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,10 @@ for _code, _letter in enumerate(ALPHABET):
     _ENCODE[ord(_letter)] = _code
 _DECODE = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
 _COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)  # A<->T, C<->G, N
-FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 
 
 def fasta_files(paths: str | Sequence[str]) -> list[Path]:
-    """FASTA files named directly or found in folders (sorted), refusing paths that do not exist."""
+    """FASTA (or GenBank/EMBL) files named directly or found in folders (sorted), refusing paths that do not exist."""
     items = [paths] if isinstance(paths, str) else list(paths)
     if not items:
         raise ConfigError("data.paths is empty: give FASTA files or folders of them (data.paths=[genome.fa.gz]).")
@@ -53,9 +53,10 @@ def fasta_files(paths: str | Sequence[str]) -> list[Path]:
     for item in items:
         path = Path(str(item)).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(FASTA_SUFFIXES))
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(SEQUENCE_SUFFIXES))
             if not found:
-                raise DataError(f"{path}: no FASTA files ({', '.join(FASTA_SUFFIXES)}) in this folder.")
+                raise DataError(f"{path}: no FASTA, GenBank or EMBL files ({', '.join(SEQUENCE_SUFFIXES)}) in "
+                                "this folder.")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -124,10 +125,11 @@ def _write_codes(files: list[Path], out: Path, group_regex: str | None, policy: 
     records: list[Record] = []
     position = 0
     report = NormaliseReport()
-    with out.open("wb") as handle:
+    with out.open("wb") as handle, Progress("packing genome", unit="bp") as progress:
         for path in files:
             name, length, begin = None, 0, position
-            for chunk in read_fasta_chunks(path, policy, report):
+            for chunk in read_sequence_chunks(path, policy, report):
+                progress.advance(len(chunk.sequence))
                 if chunk.offset == 0 and name is None:
                     name, begin, length = chunk.record, position, 0
                 codes = _ENCODE[np.frombuffer(chunk.sequence.encode(), dtype=np.uint8)]

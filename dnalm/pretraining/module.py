@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from dnalm.compat import attached_trainer, logs_this_step
-from dnalm.models.module import with_step_scheduler
+from dnalm.models.optim import make_optimizer, with_step_scheduler
 from dnalm.pretraining.objectives import IGNORE
 
 
@@ -95,9 +95,7 @@ class LMModule(L.LightningModule):
         fused = opt.get("fused")
         if fused is None:
             fused = getattr(self.trainer.precision_plugin, "scaler", None) is None
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=float(opt.lr),
-                                      betas=tuple(opt.get("betas", (0.9, 0.999))), eps=float(opt.get("eps", 1e-8)),
-                                      fused=bool(fused) or None)
+        optimizer = make_optimizer(opt, groups, bool(fused))
         return with_step_scheduler(optimizer, opt, int(self.trainer.estimated_stepping_batches))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

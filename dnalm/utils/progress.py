@@ -2,7 +2,8 @@
 
 In a terminal the bar shows done/total, the rate in the work's unit (records, windows, bp) and the time left.
 Elsewhere (a batch job's log file) a line is logged every ``every_percent`` percent of a known total, or every
-``every_seconds`` when the total is unknown, so a log shows the run moving without one line per batch.
+``every_seconds`` when the total is unknown (and once at the end, with the count and the rate), so a log shows
+the run moving without one line per batch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Progress:
         self.every_percent, self.every_seconds = every_percent, every_seconds
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         self.done = 0
+        self._logged = 0  # ``done`` at the last log line
         self._bar = None
         self._task = None
         self._next_percent = every_percent
@@ -77,9 +79,16 @@ class Progress:
                      self.unit, percent, rate, self.unit, _eta(left))
         elif now - self._last_log >= self.every_seconds:
             log.info("%s: %d %s, %.1f %s/s", self.description, self.done, self.unit, rate, self.unit)
-        self._last_log = now
+        else:
+            return
+        self._last_log, self._logged = now, self.done
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         if self._bar is not None:
             self._bar.stop()
+        elif kind is None and self.total is None and self.done != self._logged:
+            # no total, so no 100% line: say where it ended
+            seconds = time.perf_counter() - self._started
+            log.info("%s: %d %s in %s, %.1f %s/s", self.description, self.done, self.unit, _eta(seconds),
+                     self.done / max(seconds, 1e-9), self.unit)

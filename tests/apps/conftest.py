@@ -11,6 +11,7 @@ from omegaconf import open_dict
 
 from tests.helpers.apps import gc_table
 from tests.helpers.configs import CONF_DIR
+from tests.helpers.exports import train_native_lora_run, train_pooled_run
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,15 @@ def gc_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(metrics["best_checkpoint"])
 
 
+
+
+@pytest.fixture(scope="module")
+def native_lora_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ESM classifier fine-tuned with its own head and LoRA (best checkpoint)."""
+    return train_native_lora_run(tmp_path_factory.mktemp("native_lora"))
+
+
+@pytest.fixture(scope="module")
+def pooled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny default model with dnalm's pooling + linear head, trained in full (best checkpoint)."""
+    return train_pooled_run(tmp_path_factory.mktemp("pooled"))

@@ -180,6 +180,35 @@ def test_ism_finds_the_planted_motif_end_to_end(planted: Path, tmp_path: Path) -
     assert len(graph) == 12 * LENGTH and graph.start.iloc[0] == 1000 and graph.end.iloc[-1] == 1000 + 1100 + LENGTH
 
 
+def test_progress_is_logged_per_method_and_changes_no_output(planted: Path, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import logging
+
+    import dnalm.apps.explain.app as app
+    from tests.helpers.apps import app_cfg
+
+    table = tmp_path / "pos.csv"
+    positives(planted.parents[2] / "data", 4)[["sequence", "label"]].to_csv(table, index=False)
+
+    def run(name: str) -> pd.DataFrame:
+        cfg = app_cfg("explain", tmp_path / name, f"ckpt_path={planted}", f"input={table}", "methods=[ism,gxi]",
+                      "plots.sequences=0", "device=cpu", "ig.batch_size=2")
+        app.explain(cfg)
+        return pd.read_csv(tmp_path / name / "run" / "summary.tsv", sep="\t")
+
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    logged = run("logged")
+    lines = [r.getMessage() for r in caplog.records if r.name == "dnalm.progress"]
+    assert [line.split(" (")[0] for line in lines if line.startswith("explain ism")] == [
+        f"explain ism: {k}/4 sequences" for k in (1, 2, 3, 4)]  # each sequence is 25%: one line each
+    assert [line.split(" (")[0] for line in lines if line.startswith("explain gxi")] == [
+        "explain gxi: 2/4 sequences", "explain gxi: 4/4 sequences"]  # one line per batch of two
+    monkeypatch.setattr(app, "Progress", functools.partial(app.Progress, terminal=True))
+    pd.testing.assert_frame_equal(run("with_bar"), logged)
+
+
 def test_rc_average_is_strand_symmetric(planted: Path, tmp_path: Path) -> None:
     from dnalm.apps.explain.app import gradient_scores, make_attributor
     from dnalm.apps.explain.ism import ism

@@ -11,9 +11,9 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from dnalm.apps.inputs import write_fasta
 from dnalm.errors import DataError
-from tests.apps.test_export import export_to, native_lora_run  # noqa: F401 - the fixture
 from tests.helpers import random_dna
 from tests.helpers.apps import app_cfg
+from tests.helpers.exports import export_to
 
 WINDOW = 40
 

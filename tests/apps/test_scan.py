@@ -89,3 +89,24 @@ def test_scan_skips_empty_records_under_the_policy(gc_classifier: Path, tmp_path
     summary = scan(app_cfg("scan", tmp_path, f"ckpt_path={gc_classifier}", f"genome={genome}", f"window={WINDOW}",
                            f"stride={WINDOW}", "data.policy.empty=skip"))
     assert summary["records"] == 2
+
+
+def test_genbank_genome_scans_like_its_fasta(gc_classifier: Path, tmp_path: Path) -> None:
+    from tests.helpers.seqfiles import phage_records, write_copies
+
+    paths = write_copies(tmp_path / "in", phage_records(first_bp=600, second_bp=400))
+    graphs = {}
+    for suffix in (".fa", ".gb", ".embl"):
+        run = tmp_path / suffix.strip(".")
+        cfg = app_cfg("scan", run, f"ckpt_path={gc_classifier}", f"genome={paths[suffix]}", f"window={WINDOW}",
+                      "stride=20", "chunk_bp=150")
+        assert scan(cfg)["windows"] == (600 - WINDOW) // 20 + 1 + (404 - WINDOW) // 20 + 1
+        graphs[suffix] = (run / "run" / "scan.bedGraph").read_text()
+    assert "NC_024711.1\t0\t" in graphs[".fa"] and "XX_000002.1\t" in graphs[".fa"]
+    assert graphs[".gb"] == graphs[".fa"] and graphs[".embl"] == graphs[".fa"]
+    renamed = tmp_path / "genome.txt"
+    renamed.write_bytes(paths[".gb"].read_bytes())
+    cfg = app_cfg("scan", tmp_path / "named", f"ckpt_path={gc_classifier}", f"genome={renamed}", f"window={WINDOW}",
+                  "stride=20", "genome_format=genbank")
+    scan(cfg)
+    assert (tmp_path / "named" / "run" / "scan.bedGraph").read_text() == graphs[".fa"]

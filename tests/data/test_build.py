@@ -314,3 +314,120 @@ def test_gut_phage_windows_equal_the_shared_dataset(gut_phage: tuple[Path, dict]
     crass = set(theirs.sequence[meta.source == "crassphage_NC_024711"])
     assert len(crass) == 188
     assert crass == set(ours.sequence[ours.source == "phage_crassphage_NC_024711"])
+
+
+@pytest.mark.parametrize("suffix", [".gb", ".embl"])
+def test_genbank_and_embl_inputs_build_the_dataset_of_their_fasta(tmp_path: Path, suffix: str) -> None:
+    from tests.helpers.seqfiles import phage_records, write_copies
+
+    paths = write_copies(tmp_path / "in", phage_records())
+    split = SplitConfig(train=0.5, valid=0.0, test=0.5)
+    built = {}
+    for route in (".fa", suffix):
+        out = tmp_path / route.strip(".")
+        report = build(cfg(out, fasta=[FastaInput(str(paths[route]), 1, source="phage")], split=split))
+        built[route] = (read_splits(out / "out"), report["windows"], report["normalise"])
+    fasta, annotated = built[".fa"], built[suffix]
+    # 3,000 and 2,004 bp cut 100/50: 59 + 39 windows, less the 2 over the NNNN the IUPAC codes became
+    assert sum(len(frame) for frame in fasta[0].values()) == 59 + 39 - 2
+    assert set(pd.concat(fasta[0].values()).record) == {"NC_024711.1", "XX_000002.1"}
+    for name, frame in fasta[0].items():
+        pd.testing.assert_frame_equal(annotated[0][name], frame)
+    assert annotated[1:] == fasta[1:]
+
+
+def _soft_masked_genome(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """Three contigs with soft-masking, N runs and IUPAC codes, and BED positives on two of them."""
+    contigs = {}
+    for i, name in enumerate(("chr1", "chrUn_x", "chr2")):
+        seq = list(random_seq(30_000, 10 + i, gc=0.45))
+        seq[5_000:5_400] = "N" * 400
+        seq[12_000:13_000] = [c.lower() for c in seq[12_000:13_000]]
+        seq[20_000] = "R"
+        contigs[name] = "".join(seq)
+    bed = tmp_path / "peaks.bed"
+    rng = np.random.default_rng(3)
+    bed.write_text("".join(f"{chrom}\t{s}\t{s + 200}\tpk\t0\t{'+-'[int(s) % 2]}\n" for chrom in ("chr1", "chr2")
+                           for s in sorted(rng.integers(0, 29_800, size=25))))
+    return contigs, bed
+
+
+def _frames(out: Path) -> pd.DataFrame:
+    return pd.concat([d.assign(split=s) for s, d in read_splits(out).items()], ignore_index=True)
+
+
+def test_bed_reference_indexed_plain_and_bgzip_give_the_streamed_windows(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import pysam
+
+    import dnalm.data.build as build_module
+
+    contigs, bed = _soft_masked_genome(tmp_path)
+    plain = Path(write_fasta(tmp_path / "ref.fa", {k: "\n".join(v[i:i + 60] for i in range(0, len(v), 60))
+                                                   for k, v in contigs.items()}))
+    bgzipped = tmp_path / "ref.bgz.fa.gz"
+    pysam.tabix_compress(str(plain), str(bgzipped))
+    gzipped = tmp_path / "ref.gz.fa.gz"  # plain gzip: no random access, streamed as before the index
+    gzipped.write_bytes(gzip.compress(plain.read_bytes()))
+    split = SplitConfig(train=0.6, valid=0.2, test=0.2)
+
+    def run(ref: Path, name: str) -> tuple[pd.DataFrame, dict]:
+        spec = BedInput(positives=str(bed), reference=str(ref), negatives_per_positive=2, gc_bins=5)
+        report = build(BuildConfig(output_dir=str(tmp_path / name), bed=spec, window=WindowConfig(500, 500),
+                                   split=split, policy=build_module.PolicyConfig()))
+        return _frames(tmp_path / name), report
+
+    streamed, streamed_report = run(gzipped, "streamed")
+    assert 40 < (streamed.label == 1).sum() < 50 < (streamed.label == 0).sum()  # N-rich positives dropped
+    assert streamed.sequence.str.fullmatch("[ACGTN]+").all()
+
+    def no_streaming(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an indexed reference must not be read whole")
+
+    monkeypatch.setattr(build_module, "read_sequences", no_streaming)
+    for ref, name in ((plain, "plain"), (bgzipped, "bgzip")):
+        frame, report = run(ref, name)
+        pd.testing.assert_frame_equal(frame, streamed)
+        assert report["windows"] == streamed_report["windows"]
+        assert report["record_lengths"] == streamed_report["record_lengths"]
+        assert report["notes"] == streamed_report["notes"]
+        assert report["windows_dropped"] == streamed_report["windows_dropped"]
+    assert (tmp_path / "ref.fa.fai").is_file() and (tmp_path / "ref.bgz.fa.gz.gzi").is_file()
+
+
+def test_build_progress_is_logged_and_changes_no_output(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    import dnalm.data.build as build_module
+
+    contigs, bed = _soft_masked_genome(tmp_path)
+    ref = write_fasta(tmp_path / "ref.fa", contigs)
+    fasta = write_fasta(tmp_path / "extra.fa", {f"x{i}": random_seq(2_000, 50 + i) for i in range(3)})
+
+    def run(name: str) -> pd.DataFrame:
+        build(BuildConfig(output_dir=str(tmp_path / name), fasta=[FastaInput(fasta, 1)],
+                          bed=BedInput(positives=str(bed), reference=ref), window=WindowConfig(500, 250)))
+        return _frames(tmp_path / name)
+
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    logged = run("logged")
+    lines = [r.getMessage() for r in caplog.records if r.name == "dnalm.progress"]
+    assert lines[0].startswith("build extra: 6000 bp in ")  # no total for a stream: one line at the end
+    assert lines[-1].startswith("build peaks: 50/50 intervals (100%)")
+    assert any(line.startswith("build peaks: 25/50 intervals (50%)") for line in lines)  # chr1 done, then chr2
+    monkeypatch.setattr(build_module, "Progress", functools.partial(build_module.Progress, terminal=True))
+    pd.testing.assert_frame_equal(run("with_bar"), logged)  # the rich bar path writes the same windows
+
+
+def test_window_gc_n_equals_counting_each_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dnalm.data.build as build_module
+
+    monkeypatch.setattr(build_module, "SWEEP_BP", 997)  # many sweeps, windows straddling their ends
+    seq = list(random_seq(10_000, 4, gc=0.4))
+    seq[3_000:3_300] = "N" * 300
+    seq = "".join(seq)
+    starts = np.random.default_rng(1).integers(0, len(seq) - 150 + 1, size=2_000)
+    gc, n = build_module.window_gc_n(seq, starts, 150)
+    assert n.tolist() == [seq[s:s + 150].count("N") for s in starts] and n.max() == 150
+    assert gc.tolist() == [build_module._gc(seq[s:s + 150]) for s in starts]  # bit for bit: same bins

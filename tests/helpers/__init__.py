@@ -98,14 +98,17 @@ def hf_model_cfg(path: Path | str, **extra: Any) -> Any:
 
 
 def head_cfg(pooling: str = "auto", kind: str = "linear", dropout: float = 0.0) -> Any:
-    """A head config as in ``conf/head/linear.yaml``."""
-    return OmegaConf.create({"kind": kind, "pooling": pooling, "dropout": dropout, "mlp_hidden": 8, "lr": None,
+    """A head config as in ``conf/head/linear.yaml`` (``kind=mlp``: ``mlp.yaml``); pooling by its short name."""
+    extra = {"mlp_hidden": 8} if kind == "mlp" else {}
+    return OmegaConf.create({"_target_": f"dnalm.models.heads.{'MLPHead' if kind == 'mlp' else 'LinearHead'}",
+                             "_partial_": True, "pooling": pooling, "dropout": dropout, **extra, "lr": None,
                              "native": False})
 
 
 def optim_cfg() -> Any:
-    """An AdamW config as in ``conf/optim/adamw.yaml``."""
-    return OmegaConf.create({"lr": 1e-3, "weight_decay": 0.01, "scheduler": "constant", "warmup_ratio": 0.0})
+    """An AdamW config as in ``conf/optim/adamw.yaml``, with the constant schedule by its short name."""
+    return OmegaConf.create({"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 0.01,
+                             "scheduler": "constant", "warmup_ratio": 0.0})
 
 
 def make_module(backbone: Backbone, strategy: Strategy, task: Task | None = None,

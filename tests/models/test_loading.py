@@ -138,9 +138,9 @@ def test_an_adapter_must_restore_every_weight_its_base_lacks(tmp_path: Path) -> 
 
 
 def test_remote_code_whose_weights_do_not_fit_is_refused(tmp_path: Path) -> None:
-    from tests.models.test_remote_code import _remote_folder
+    from tests.helpers.remote_code import remote_code_folder
 
-    folder = _remote_folder(tmp_path)
+    folder = remote_code_folder(tmp_path)
     save_file({"embed.weight": torch.zeros(10, 8)}, str(folder / "model.safetensors"))  # no `mix` layer
     with pytest.raises(ModelLoadError, match=r"would stay random \[mix.bias, mix.weight\].*model.revision"):
         load_backbone(model_cfg(folder, trust_remote_code=True))

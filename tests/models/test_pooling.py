@@ -12,7 +12,7 @@ from dnalm.models.pooling import (
     LastTokenPooling,
     MaxPooling,
     MeanPooling,
-    make_pooling,
+    build_pooling,
 )
 
 B, T, H, PAD = 3, 6, 5, 4
@@ -104,9 +104,11 @@ def test_half_precision_max_pooling_is_mask_aware() -> None:
     torch.testing.assert_close(out.float(), MaxPooling()(*_example(5)).bfloat16().float())
 
 
-def test_make_pooling_auto_and_unknown() -> None:
-    assert isinstance(make_pooling("auto", H, is_causal=True), LastTokenPooling)
-    assert isinstance(make_pooling("auto", H, is_causal=False), MeanPooling)
-    assert isinstance(make_pooling("attention", H, is_causal=False), AttentionPooling)
-    with pytest.raises(ConfigError, match="head.pooling='median'"):
-        make_pooling("median", H, is_causal=False)
+def test_build_pooling_auto_and_unknown() -> None:
+    assert isinstance(build_pooling("auto", H, is_causal=True), LastTokenPooling)
+    assert isinstance(build_pooling("auto", H, is_causal=False), MeanPooling)
+    attention = build_pooling("attention", H, is_causal=False)
+    assert isinstance(attention, AttentionPooling) and attention.score.in_features == H
+    assert isinstance(build_pooling({"_target_": "dnalm.models.pooling.ClsPooling"}, H, is_causal=True), ClsPooling)
+    with pytest.raises(ConfigError, match=r"head.pooling='median' is unknown.*'attention', 'auto', 'cls'"):
+        build_pooling("median", H, is_causal=False)

@@ -83,3 +83,36 @@ def test_block_holdout_gives_validation_its_share_of_bases(tmp_path: Path, fract
     splits = Holdout(by="block", fraction=fraction, block_bp=block_bp, seed=3).split(genome)
     valid_bp = sum(s.end - s.start for s in splits["valid"])
     assert abs(valid_bp / genome.total_bp - fraction) <= block_bp / genome.total_bp + 1e-9
+
+
+def test_packing_and_indexing_show_progress_and_change_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import logging
+
+    import dnalm.pretraining.data as data_module
+    import dnalm.pretraining.genome as genome_module
+
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    genome = Genome.pack([str(_fasta(tmp_path))], tmp_path / "logged")
+    total = sum(len(s) for s in RECORDS.values())
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [f"packing genome: {total} bp"]
+    monkeypatch.setattr(genome_module, "Progress", functools.partial(genome_module.Progress, terminal=True))
+    with_bar = Genome.pack([str(tmp_path / "genome.fa")], tmp_path / "with_bar")
+    assert np.array_equal(with_bar.codes, genome.codes) and with_bar.records == genome.records
+
+    caplog.clear()
+    segments = Holdout(by="record", fraction=0.3).split(genome)["train"]
+
+    def items(description: str | None) -> list:
+        rng = np.random.default_rng(5)
+        return data_module.GenomeWindows(genome, segments, 64, 0.5, rng, True, description).items
+
+    quiet = items("indexing train windows")  # below PROGRESS_MIN_BP: no progress
+    assert not caplog.records
+    monkeypatch.setattr(data_module, "PROGRESS_MIN_BP", 0)
+    logged = items("indexing train windows")
+    lines = [r.getMessage() for r in caplog.records]
+    train_bp = sum(s.end - s.start for s in segments)
+    assert lines and lines[-1].startswith(f"indexing train windows: {train_bp}/{train_bp} bp (100%)")
+    assert logged == quiet

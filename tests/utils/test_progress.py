@@ -40,3 +40,24 @@ def test_terminal_bar_counts() -> None:
         progress.advance(3)
         progress.advance(1)
         assert progress._bar is not None and progress._bar.tasks[0].completed == 4
+
+
+def test_unknown_total_says_where_it_ended(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    with Progress("packing", unit="bp", terminal=False) as progress:  # 30 s between lines: none on the way
+        for _ in range(1000):
+            progress.advance(7)
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["packing: 7000 bp"]
+
+
+def test_unknown_total_counts_time_from_the_last_line_not_the_last_step(caplog: pytest.LogCaptureFixture,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dnalm.utils.progress as progress_module
+
+    clock = iter(float(t) for t in range(100))  # each call of the clock is one second later
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: next(clock))
+    caplog.set_level(logging.INFO, "dnalm.progress")
+    with Progress("scan", unit="bp", every_seconds=3.0, terminal=False) as progress:
+        for _ in range(7):  # steps 1 s apart: a line at 3 s and at 6 s since the start
+            progress.advance(1)
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["scan: 3 bp", "scan: 6 bp", "scan: 7 bp in 0:00:08"]

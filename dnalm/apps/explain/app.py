@@ -39,6 +39,7 @@ from dnalm.errors import ConfigError, DataError
 from dnalm.inference import Runner, class_index
 from dnalm.tokenizers import reverse_complement
 from dnalm.utils.cli import run_task
+from dnalm.utils.progress import Progress
 
 log = logging.getLogger("dnalm.explain")
 
@@ -93,8 +94,9 @@ def make_attributor(runner: Runner, scorer: Scorer, cfg: DictConfig) -> Attribut
 
 
 def gradient_scores(attributor: Attributor, sequences: list[str], method: str, batch: int,
-                    rc_average: bool) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-base attributions (and IG completeness errors), strand-averaged when asked."""
+                    rc_average: bool, progress: Progress | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-base attributions (and IG completeness errors), strand-averaged when asked; ``progress`` counts
+    sequences."""
     scores: list[np.ndarray] = []
     deltas: list[np.ndarray] = []
     for at in range(0, len(sequences), batch):
@@ -106,6 +108,8 @@ def gradient_scores(attributor: Attributor, sequences: list[str], method: str, b
             delta = 0.5 * (delta + delta_rc)
         scores.extend(forward)
         deltas.append(delta)
+        if progress is not None:
+            progress.advance(len(chunk))
     return scores, np.concatenate(deltas) if deltas else np.zeros(0)
 
 
@@ -154,10 +158,10 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     ism_delta: list[np.ndarray] = []
     if "ism" in methods:
         started = time.perf_counter()
-        for done, result in enumerate(ism(scorer, sequences, windows, int(cfg.ism.mutants_per_call)), start=1):
-            ism_delta.append(result.delta)
-            if done % 25 == 0 or done == len(sequences):
-                log.info("ISM: %d/%d sequences, %.0f s", done, len(sequences), time.perf_counter() - started)
+        with Progress("explain ism", total=len(sequences), unit="sequences") as progress:
+            for result in ism(scorer, sequences, windows, int(cfg.ism.mutants_per_call)):
+                ism_delta.append(result.delta)
+                progress.advance(1)
         timing["ism_seconds"] = time.perf_counter() - started
         mutants = sum(4 * (b - a) - int((reference_index(s[a:b]) >= 0).sum()) for s, (a, b) in zip(sequences, windows))
         timing["ism_mutants"] = mutants
@@ -173,8 +177,10 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         attributor = make_attributor(runner, scorer, cfg)
         for method in gradient:
             started = time.perf_counter()
-            per_base[method], deltas[method] = gradient_scores(attributor, sequences, method, int(cfg.ig.batch_size),
-                                                               bool(cfg.rc_average))
+            with Progress(f"explain {method}", total=len(sequences), unit="sequences") as progress:
+                per_base[method], deltas[method] = gradient_scores(attributor, sequences, method,
+                                                                   int(cfg.ig.batch_size), bool(cfg.rc_average),
+                                                                   progress)
             timing[f"{method}_seconds"] = time.perf_counter() - started
 
     rows = []

@@ -1,10 +1,11 @@
 """Native, weight-compatible implementations of DNA LM families whose remote code no longer runs (or needs CUDA).
 
-Importing this package registers the native configs and models with ``AutoConfig`` /
-``AutoModel`` / ``AutoModelForMaskedLM`` under their own ``model_type`` (idempotent), so
-checkpoints saved by these classes load without ``trust_remote_code``. Published checkpoints
-(whose ``config.json`` still says ``esm`` / ``bert`` / ``caduceus`` with an ``auto_map``, or, for DNABERT-2,
-names no ``model_type``) load through :func:`load_native`.
+Each family module registers itself (:func:`~dnalm.models.families.registry.register_family`), which also
+registers its classes with ``AutoConfig`` / ``AutoModel`` / ``AutoModelForMaskedLM`` (or ``AutoModelForCausalLM``)
+/ ``AutoModelForSequenceClassification`` under its own ``model_type`` (idempotent), so checkpoints saved by these
+classes load without ``trust_remote_code``; importing this package imports every family module. Published checkpoints (whose
+``config.json`` still says ``esm`` / ``bert`` / ``caduceus`` with an ``auto_map``, or, for DNABERT-2, names no
+``model_type``) load through :func:`load_native`, which asks each family's recogniser.
 """
 
 from __future__ import annotations
@@ -12,18 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
-    AutoModelForSequenceClassification,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import cached_file
 
 from dnalm.models.families.caduceus import (
@@ -57,16 +50,23 @@ from dnalm.models.families.nt_v2 import (
     NucleotideTransformerV2Model,
 )
 from dnalm.models.families.published import PUBLISHED_CONFIGS, config_mismatches
+from dnalm.models.families.registry import (
+    HEADS,
+    Family,
+    Head,
+    families,
+    family_of,
+    is_causal,
+    register_family,
+)
 from dnalm.models.loading import (
     describe_misfit,
-    infer_model_type,
     note_dropped_head,
     quiet_load_report,
     sort_report,
 )
 
 __all__ = [
-    "CAUSAL_FAMILIES",
     "PUBLISHED_CONFIGS",
     "DnaBert2Config",
     "DnaBert2ForMaskedLM",
@@ -88,172 +88,59 @@ __all__ = [
     "NucleotideTransformerV2ForMaskedLM",
     "NucleotideTransformerV2ForSequenceClassification",
     "NucleotideTransformerV2Model",
+    "Family",
     "config_mismatches",
+    "families",
+    "family_of",
+    "is_causal",
     "load_native",
     "native_config",
     "native_model_class",
     "native_tokenizer",
-    "register_auto_classes",
+    "register_family",
 ]
 
 log = logging.getLogger(__name__)
 
-Head = Literal["base", "mlm", "classifier"]
-HEADS = ("base", "mlm", "classifier")
-
-# model_type -> (config, encoder, language-model head (masked, or causal for HyenaDNA), sequence classifier)
-_FAMILIES: dict[str, tuple[type, type, type, type]] = {
-    NucleotideTransformerV2Config.model_type: (
-        NucleotideTransformerV2Config,
-        NucleotideTransformerV2Model,
-        NucleotideTransformerV2ForMaskedLM,
-        NucleotideTransformerV2ForSequenceClassification,
-    ),
-    GenaBertConfig.model_type: (
-        GenaBertConfig,
-        GenaBertModel,
-        GenaBertForMaskedLM,
-        GenaBertForSequenceClassification,
-    ),
-    DnaBert2Config.model_type: (
-        DnaBert2Config,
-        DnaBert2Model,
-        DnaBert2ForMaskedLM,
-        DnaBert2ForSequenceClassification,
-    ),
-    HyenaDNAConfig.model_type: (
-        HyenaDNAConfig,
-        HyenaDNAModel,
-        HyenaDNAForCausalLM,
-        HyenaDNAForSequenceClassification,
-    ),
-    CaduceusConfig.model_type: (
-        CaduceusConfig,
-        CaduceusModel,
-        CaduceusForMaskedLM,
-        CaduceusForSequenceClassification,
-    ),
-}
-# Families whose language-model head predicts the next token (registered with AutoModelForCausalLM).
-CAUSAL_FAMILIES = frozenset({HyenaDNAConfig.model_type})
 # Fields of a published config.json that point at remote code or the old model_type; dropped when
 # the dict becomes a native config so a saved copy never asks for trust_remote_code again.
 _REMOTE_FIELDS = ("model_type", "auto_map", "architectures")
-
-
-def register_auto_classes() -> None:
-    """Register every native family with the transformers Auto classes (safe to call repeatedly)."""
-    for config_cls, base_cls, mlm_cls, classifier_cls in _FAMILIES.values():
-        AutoConfig.register(config_cls.model_type, config_cls, exist_ok=True)
-        AutoModel.register(config_cls, base_cls, exist_ok=True)
-        lm_auto = AutoModelForCausalLM if config_cls.model_type in CAUSAL_FAMILIES else AutoModelForMaskedLM
-        lm_auto.register(config_cls, mlm_cls, exist_ok=True)
-        AutoModelForSequenceClassification.register(config_cls, classifier_cls, exist_ok=True)
-
-
-def _auto_map_text(config_dict: dict[str, Any]) -> str:
-    auto_map = config_dict.get("auto_map") or {}
-    values = auto_map.values() if isinstance(auto_map, dict) else auto_map
-    return " ".join(str(v) for v in values)
-
-
-def _is_dnabert2(config_dict: dict[str, Any], remote: str) -> bool:
-    """DNABERT-2 / DNABERT-S / MosaicBERT: remote code in ``bert_layers.py`` and an ALiBi table size.
-
-    The published DNABERT-2 config.json has no model_type (older revisions and DNABERT-S say "bert", fine-tuned
-    copies ""), so the family is told by its auto_map (``bert_layers.Bert*``, with or without a
-    ``repo--`` prefix) or by ``alibi_starting_size``, a field only MosaicBERT's configuration class writes.
-    """
-    return "bert_layers." in remote or "alibi_starting_size" in config_dict
-
-
-def _family(config_dict: dict[str, Any]) -> str | None:
-    """The native model_type that should load ``config_dict``, or None for plain transformers.
-
-    A config without ``model_type`` (copies of the NT v2 hub config circulate so) is recognised from its
-    ``architectures`` / ``auto_map`` classes.
-    """
-    model_type = infer_model_type(config_dict)
-    if model_type in _FAMILIES:
-        return model_type
-    if model_type == "hyenadna":  # the published -hf configs (remote code in modeling_hyena.py)
-        return HyenaDNAConfig.model_type
-    remote = _auto_map_text(config_dict)
-    if _is_dnabert2(config_dict, remote):
-        return DnaBert2Config.model_type
-    if model_type is None and "modeling_caduceus" in remote:
-        return CaduceusConfig.model_type
-    if model_type == "esm":
-        # NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward, flagged by `add_bias_fnn`.
-        # Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load natively.
-        is_nt_v2 = "add_bias_fnn" in config_dict or "modeling_esm" in remote
-        if is_nt_v2 and config_dict.get("position_embedding_type", "absolute") == "rotary":
-            return NucleotideTransformerV2Config.model_type
-        return None
-    if model_type == "bert" and config_dict.get("pre_layer_norm"):
-        # The dense GENA-LM BERTs have 512 positions; the 4,096-position pre-LN ones
-        # (gena-lm-bigbird-base-sparse*) name their DeepSpeed block-sparse layout in the config. A
-        # long config without one would be computed as dense attention, which it was not trained with.
-        if (
-            config_dict.get("sparse_attention") is None
-            and config_dict.get("max_position_embeddings", 512) > 512
-        ):
-            raise ValueError(
-                "this pre-LN GENA-LM config has max_position_embeddings="
-                f"{config_dict.get('max_position_embeddings')} but no sparse_attention layout, so it "
-                "cannot be told apart from a DeepSpeed block-sparse checkpoint whose config lost its layout; "
-                "pass config_overrides={'sparse_attention': {...}} (see docs/native_models.md) or use a "
-                "dense GENA-LM BERT"
-            )
-        return GenaBertConfig.model_type
-    return None
 
 
 def native_model_class(config_dict: dict[str, Any], head: Head) -> type[PreTrainedModel] | None:
     """The native class that should load a raw published ``config.json`` dict, or None.
 
     None means plain ``transformers`` loads the checkpoint correctly (e.g. NT v1, protein ESM-2,
-    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder), ``"mlm"`` (encoder + masked-LM head) or
+    DNABERT, post-LN BERT). ``head`` is ``"base"`` (encoder), ``"mlm"`` (encoder + language-model head) or
     ``"classifier"`` (encoder + the sequence head of a fine-tuned ``*ForSequenceClassification``).
     """
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-    family = _family(config_dict)
-    if family is None:
-        return None
-    return _FAMILIES[family][1 + HEADS.index(head)]
+    family = family_of(config_dict)
+    return None if family is None else family.model_class(head)
 
 
-def native_config(
-    config_dict: dict[str, Any],
-) -> DnaBert2Config | GenaBertConfig | NucleotideTransformerV2Config | CaduceusConfig:
+def native_config(config_dict: dict[str, Any]) -> PreTrainedConfig:
     """Build the native config object from a published ``config.json`` dict (remote-code fields dropped)."""
-    family = _family(config_dict)
+    family = family_of(config_dict)
     if family is None:
         raise ValueError(
             f"config with model_type={config_dict.get('model_type')!r} is not a native dnalm family; "
             "load it with transformers AutoModel"
         )
-    config_cls = _FAMILIES[family][0]
     fields = {k: v for k, v in config_dict.items() if k not in _REMOTE_FIELDS}
-    return config_cls(**fields)
+    return family.config(**fields)
 
 
 def native_tokenizer(config_dict: dict[str, Any], tokenizer_config: dict[str, Any]) -> PreTrainedTokenizerBase | None:
     """dnalm's own tokenizer for a native family whose published tokenizer is remote code, else None.
 
-    HyenaDNA's ``tokenizer_config.json`` names ``tokenization_hyena.py`` (``auto_map``); its vocabulary is
-    fixed (7 specials, then the ``characters``) and dnalm's character tokenizer reproduces it (checked
-    against the authors' tokenizer in tests/fixtures/golden/hyenadna).
+    Only families that register a ``tokenizer`` hook have one (HyenaDNA's ``tokenization_hyena.py``).
     """
-    if _family(config_dict) != HyenaDNAConfig.model_type or "auto_map" not in tokenizer_config:
+    family = family_of(config_dict)
+    if family is None or family.tokenizer is None:
         return None
-    from dnalm.tokenizers.char import HYENA_ROLES, CharTokenizer, hyena_vocab
-
-    characters = tokenizer_config.get("characters") or ["A", "C", "G", "T", "N"]
-    tokenizer = CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",)).to_hf()
-    tokenizer.model_max_length = int(tokenizer_config.get("model_max_length") or tokenizer.model_max_length)
-    return tokenizer
+    return family.tokenizer(tokenizer_config)
 
 
 def load_native(
@@ -264,7 +151,7 @@ def load_native(
     new_head: bool = False,
     **from_pretrained_kwargs: Any,
 ) -> PreTrainedModel:
-    """Load a published NT v2 / GENA-LM BERT (dense or block-sparse) / DNABERT-2 / Caduceus checkpoint natively.
+    """Load a published checkpoint of a native family (NT v2, GENA-LM BERT dense or block-sparse, DNABERT-2, ...).
 
     Reads ``config.json`` (updated with ``config_overrides``), picks the class with
     :func:`native_model_class`, converts the config and calls ``from_pretrained``
@@ -283,10 +170,10 @@ def load_native(
         config_dict = {**json.load(handle), **(config_overrides or {})}
     model_cls = native_model_class(config_dict, head)
     if model_cls is None:
+        labels = [family.label for family in families()]
         raise ValueError(
             f"{path_or_dir}: model_type={config_dict.get('model_type')!r} loads with plain transformers "
-            "(AutoModel / AutoModelForMaskedLM); load_native only handles NT v2, GENA-LM BERT, DNABERT-2, "
-            "HyenaDNA and Caduceus"
+            f"(AutoModel / AutoModelForMaskedLM); load_native only handles {', '.join(labels[:-1])} and {labels[-1]}"
         )
     config = native_config(config_dict)
     want_info = from_pretrained_kwargs.pop("output_loading_info", False)
@@ -344,5 +231,3 @@ def _check_loading_info(path: str | Path, model: PreTrainedModel, head: Head, in
             setattr(model, name, None)
     note_dropped_head(report, str(path))
 
-
-register_auto_classes()

@@ -31,6 +31,18 @@ def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     return attention_mask.bool()[:, None, None, :]
 
 
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(batch, seq, heads * head_dim)`` projections -> ``(batch, heads, seq, head_dim)`` (head-major channels)."""
+    batch, seq, width = x.shape
+    return x.view(batch, seq, num_heads, width // num_heads).transpose(1, 2)
+
+
+def merge_heads(context: torch.Tensor) -> torch.Tensor:
+    """``(batch, heads, seq, head_dim)`` attention context -> ``(batch, seq, heads * head_dim)``."""
+    batch, _, seq, _ = context.shape
+    return context.transpose(1, 2).reshape(batch, seq, -1)
+
+
 def attend(
     query: torch.Tensor,
     key: torch.Tensor,

@@ -43,14 +43,18 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import (
-    BaseModelOutputWithNoAttention,
-    MaskedLMOutput,
-    SequenceClassifierOutput,
-)
+from transformers.modeling_outputs import BaseModelOutputWithNoAttention, SequenceClassifierOutput
 
-from dnalm.models.families.classification import classification_output
+from dnalm.models.families.base import (
+    LanguageModelMixin,
+    check_inputs,
+    classification_output,
+    drop_remote_fields,
+    model_output,
+    output_flags,
+)
 from dnalm.models.families.mamba import MambaMixer
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 POOLING_STRATEGIES = ("mean", "max", "first", "last")
 
@@ -88,9 +92,7 @@ class CaduceusConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
-        # A published config.json names the remote-code model_type and auto_map; a saved copy must not.
-        kwargs.pop("model_type", None)
-        kwargs.pop("auto_map", None)
+        drop_remote_fields(kwargs)
         # The authors round the vocabulary up (Caduceus.__init__); published configs are already rounded.
         if self.vocab_size % self.pad_vocab_size_multiple:
             self.vocab_size += self.pad_vocab_size_multiple - self.vocab_size % self.pad_vocab_size_multiple
@@ -451,12 +453,8 @@ class CaduceusModel(CaduceusPreTrainedModel):
         **kwargs: Any,
     ) -> BaseModelOutputWithNoAttention | tuple:
         """Encode ``input_ids`` (or ``inputs_embeds``); with ``attention_mask`` padding does not reach real tokens."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_inputs(input_ids, inputs_embeds)
+        output_hidden_states, return_dict = output_flags(self.config, output_hidden_states, return_dict)
         order = _right_padding_order(attention_mask)
         if order is not None:  # compute left-padded rows as right-padded ones, then put the positions back
             input_ids = None if input_ids is None else _gather_rows(input_ids, order)
@@ -468,9 +466,8 @@ class CaduceusModel(CaduceusPreTrainedModel):
             hidden = _scatter_rows(hidden, order)
             all_hidden = [_scatter_rows(h, order) for h in all_hidden]
         hidden_states = tuple(all_hidden) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (hidden, hidden_states) if v is not None)
-        return BaseModelOutputWithNoAttention(last_hidden_state=hidden, hidden_states=hidden_states)
+        return model_output(BaseModelOutputWithNoAttention, return_dict, last_hidden_state=hidden,
+                            hidden_states=hidden_states)
 
 
 class RCPSLMHead(nn.Module):
@@ -487,10 +484,11 @@ class RCPSLMHead(nn.Module):
         return F.linear(hidden[..., :half], weight) + F.linear(hidden[..., half:].flip(-1), weight[self.complement_map])
 
 
-class CaduceusForMaskedLM(CaduceusPreTrainedModel):
+class CaduceusForMaskedLM(LanguageModelMixin, CaduceusPreTrainedModel):
     """Caduceus with its published masked-LM head (tied to the embedding); returns :class:`MaskedLMOutput`.
 
-    The loss ignores ``config.pad_token_id`` targets, as the authors' ``cross_entropy`` does (and -100).
+    Logits are float32, as the authors'. The loss ignores ``config.pad_token_id`` targets, as the authors'
+    ``cross_entropy`` does (and -100).
     """
 
     def __init__(self, config: CaduceusConfig) -> None:
@@ -508,30 +506,13 @@ class CaduceusForMaskedLM(CaduceusPreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.lm_head if isinstance(self.lm_head, RCPSLMHead) else self.lm_head
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput | tuple:
-        """Token logits (float32, as the authors); with ``labels`` also the cross-entropy loss."""
-        outputs = self.caduceus(input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                                output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.lm_head(outputs.last_hidden_state).float()
-        loss = None
-        if labels is not None:
-            ignore = self.config.pad_token_id if self.config.pad_token_id is not None else -100
-            labels = labels.masked_fill(labels == -100, ignore)
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=ignore)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + rest) if loss is not None else rest
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden).float()
+
+    def lm_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        ignore = self.config.pad_token_id if self.config.pad_token_id is not None else -100
+        labels = labels.masked_fill(labels == -100, ignore)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=ignore)
 
 
 def _pool(hidden: torch.Tensor, mask: torch.Tensor | None, strategy: str) -> torch.Tensor:
@@ -614,3 +595,19 @@ class CaduceusForSequenceClassification(CaduceusPreTrainedModel):
         pooled = _pool(hidden, attention_mask, self.config.pooling_strategy)  # (batch, d_model, strands)
         logits = self.score(pooled.transpose(1, 2)).mean(dim=1)
         return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+
+
+def is_published_caduceus(config: PublishedConfig) -> bool:
+    """Published configs say ``model_type: "caduceus"`` (the native one too); a copy without it names the remote
+    ``modeling_caduceus`` in its auto_map."""
+    return config.model_type is None and "modeling_caduceus" in config.remote
+
+
+register_family(Family(
+    label="Caduceus",
+    config=CaduceusConfig,
+    base=CaduceusModel,
+    lm=CaduceusForMaskedLM,
+    classifier=CaduceusForSequenceClassification,
+    recognise=is_published_caduceus,
+))

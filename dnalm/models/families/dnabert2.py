@@ -32,13 +32,26 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
-from transformers.activations import ACT2FN
+from transformers import PreTrainedConfig
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ModelOutput
 
-from dnalm.models.families.attention import attend, resolve_implementation
-from dnalm.models.families.classification import classification_output
+from dnalm.models.families.attention import attend, merge_heads, resolve_implementation
+from dnalm.models.families.base import (
+    AttentionFamilyModel,
+    ClsPooler,
+    LanguageModelMixin,
+    OnlyMLMHead,
+    PredictionHeadTransform,
+    SequenceClassifierMixin,
+    check_activation,
+    check_heads,
+    check_inputs,
+    drop_remote_fields,
+    model_output,
+    output_flags,
+)
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 # The authors' additive mask value for padded keys (not -inf: their softmax never sees an all-masked row).
 PADDING_BIAS = -10000.0
@@ -74,18 +87,13 @@ class DnaBert2Config(PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         # Fine-tuned configs carry model_type "" and an auto_map into bert_layers.py: a saved copy must not.
-        kwargs.pop("model_type", None)
-        kwargs.pop("auto_map", None)
+        drop_remote_fields(kwargs)
         super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
         """Reject configurations this implementation would silently compute wrongly."""
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
-            )
-        if self.hidden_act not in ACT2FN:
-            raise ValueError(f"unknown hidden_act {self.hidden_act!r}; expected one of {sorted(ACT2FN)}")
+        check_heads(self.hidden_size, self.num_attention_heads)
+        check_activation(self.hidden_act)
 
 
 def alibi_slopes(num_heads: int) -> list[float]:
@@ -166,8 +174,7 @@ class DnaBert2SelfAttention(nn.Module):
         # (b, s, 3 * h * d) -> 3 x (b, h, s, d): the authors' 'b s (t h d)' layout.
         qkv = self.Wqkv(hidden).view(batch, seq, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         dropout = self.config.attention_probs_dropout_prob if self.training else 0.0
-        context = attend(qkv[0], qkv[1], qkv[2], bias, dropout, resolve_implementation(self.config))
-        return context.transpose(1, 2).reshape(batch, seq, -1)
+        return merge_heads(attend(qkv[0], qkv[1], qkv[2], bias, dropout, resolve_implementation(self.config)))
 
 
 class DnaBert2SelfOutput(nn.Module):
@@ -232,31 +239,13 @@ class DnaBert2Encoder(nn.Module):
         self.layer = nn.ModuleList(DnaBert2Layer(config) for _ in range(config.num_hidden_layers))
 
 
-class DnaBert2Pooler(nn.Module):
-    """BERT pooler: tanh of a dense layer over the first ([CLS]) token."""
-
-    def __init__(self, config: DnaBert2Config) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))
-
-
-class DnaBert2PreTrainedModel(PreTrainedModel):
+class DnaBert2PreTrainedModel(AttentionFamilyModel):
     """Shared loading behaviour: published prefix ``bert``, SDPA by default, checkpointable layers."""
 
     config_class = DnaBert2Config
     config: DnaBert2Config
     base_model_prefix = "bert"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
     _no_split_modules = ["DnaBert2Layer"]
-
-    @classmethod
-    def _can_set_attn_implementation(cls) -> bool:
-        # transformers guesses this from the source text; our kernels read the config on every call.
-        return True
 
 
 class DnaBert2Model(DnaBert2PreTrainedModel):
@@ -273,7 +262,7 @@ class DnaBert2Model(DnaBert2PreTrainedModel):
         super().__init__(config)
         self.embeddings = DnaBert2Embeddings(config)
         self.encoder = DnaBert2Encoder(config)
-        self.pooler = DnaBert2Pooler(config) if add_pooling_layer else None
+        self.pooler = ClsPooler(config.hidden_size) if add_pooling_layer else None
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -293,12 +282,8 @@ class DnaBert2Model(DnaBert2PreTrainedModel):
         **kwargs: Any,
     ) -> BaseModelOutputWithPooling | tuple:
         """Encode tokens; ``hidden_states`` holds the embeddings then each layer (the last one zeroed at padding)."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_inputs(input_ids, inputs_embeds)
+        output_hidden_states, return_dict = output_flags(self.config, output_hidden_states, return_dict)
 
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         bias = attention_bias(attention_mask, self.config.num_attention_heads, hidden.shape[1], hidden.device,
@@ -313,22 +298,8 @@ class DnaBert2Model(DnaBert2PreTrainedModel):
             all_hidden[-1] = hidden
         pooled = self.pooler(hidden) if self.pooler is not None else None
         hidden_states = tuple(all_hidden) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (hidden, pooled, hidden_states) if v is not None)
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled, hidden_states=hidden_states)
-
-
-class DnaBert2PredictionHeadTransform(nn.Module):
-    """Dense, activation, LayerNorm before the vocabulary projection."""
-
-    def __init__(self, config: DnaBert2Config) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = ACT2FN[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=HEAD_LAYER_NORM_EPS)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.act(self.dense(hidden)))
+        return model_output(BaseModelOutputWithPooling, return_dict, last_hidden_state=hidden, pooler_output=pooled,
+                            hidden_states=hidden_states)
 
 
 class DnaBert2LMPredictionHead(nn.Module):
@@ -336,25 +307,14 @@ class DnaBert2LMPredictionHead(nn.Module):
 
     def __init__(self, config: DnaBert2Config) -> None:
         super().__init__()
-        self.transform = DnaBert2PredictionHeadTransform(config)
+        self.transform = PredictionHeadTransform(config.hidden_size, config.hidden_act, HEAD_LAYER_NORM_EPS)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.transform(hidden))
 
 
-class DnaBert2OnlyMLMHead(nn.Module):
-    """Container named ``cls`` holding ``predictions`` so published names line up."""
-
-    def __init__(self, config: DnaBert2Config) -> None:
-        super().__init__()
-        self.predictions = DnaBert2LMPredictionHead(config)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.predictions(hidden)
-
-
-class DnaBert2ForMaskedLM(DnaBert2PreTrainedModel):
+class DnaBert2ForMaskedLM(LanguageModelMixin, DnaBert2PreTrainedModel):
     """DNABERT-2 with its masked-LM head; returns :class:`MaskedLMOutput` with logits at every position.
 
     The loss ignores labels of -100 (transformers' convention); the authors' code also skips label 0 ([UNK]).
@@ -366,7 +326,7 @@ class DnaBert2ForMaskedLM(DnaBert2PreTrainedModel):
     def __init__(self, config: DnaBert2Config) -> None:
         super().__init__(config)
         self.bert = DnaBert2Model(config, add_pooling_layer=False)
-        self.cls = DnaBert2OnlyMLMHead(config)
+        self.cls = OnlyMLMHead(DnaBert2LMPredictionHead(config))
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -375,32 +335,11 @@ class DnaBert2ForMaskedLM(DnaBert2PreTrainedModel):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.cls.predictions.decoder = value
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput | tuple:
-        """Token logits; with ``labels`` (-100 = ignore) also the cross-entropy loss."""
-        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.cls(outputs.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + rest) if loss is not None else rest
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.cls(hidden)
 
 
-class DnaBert2ForSequenceClassification(DnaBert2PreTrainedModel):
+class DnaBert2ForSequenceClassification(SequenceClassifierMixin, DnaBert2PreTrainedModel):
     """The head of the authors' ``BertForSequenceClassification`` (what DNABERT-2's fine-tuning script saves): tanh
     pooler over ``[CLS]``, dropout (``classifier_dropout`` or ``hidden_dropout_prob``), ``classifier``."""
 
@@ -414,19 +353,27 @@ class DnaBert2ForSequenceClassification(DnaBert2PreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput | tuple:
-        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
-        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states, return_dict=True)
-        logits = self.classifier(self.dropout(outputs.pooler_output))
-        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+    def sequence_logits(
+        self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.classifier(self.dropout(outputs.pooler_output))
+
+
+def is_published_dnabert2(config: PublishedConfig) -> bool:
+    """DNABERT-2 / DNABERT-S / MosaicBERT: remote code in ``bert_layers.py`` and an ALiBi table size.
+
+    The published DNABERT-2 config.json has no model_type (older revisions and DNABERT-S say "bert", fine-tuned
+    copies ""), so the family is told by its auto_map (``bert_layers.Bert*``, with or without a
+    ``repo--`` prefix) or by ``alibi_starting_size``, a field only MosaicBERT's configuration class writes.
+    """
+    return "bert_layers." in config.remote or "alibi_starting_size" in config.fields
+
+
+register_family(Family(
+    label="DNABERT-2",
+    config=DnaBert2Config,
+    base=DnaBert2Model,
+    lm=DnaBert2ForMaskedLM,
+    classifier=DnaBert2ForSequenceClassification,
+    recognise=is_published_dnabert2,
+))

@@ -31,17 +31,36 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ModelOutput
 
-from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
-from dnalm.models.families.classification import classification_output
+from dnalm.models.families.attention import (
+    attend,
+    merge_heads,
+    padding_mask,
+    resolve_implementation,
+    split_heads,
+)
+from dnalm.models.families.base import (
+    AttentionFamilyModel,
+    ClsPooler,
+    LanguageModelMixin,
+    OnlyMLMHead,
+    PredictionHeadTransform,
+    SequenceClassifierMixin,
+    check_activation,
+    check_heads,
+    check_inputs,
+    drop_remote_fields,
+    model_output,
+    output_flags,
+)
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 from dnalm.models.families.sparse import BIGBIRD_CONFIG_CLS, BigBirdPattern, BlockSparseAttention
 
@@ -80,10 +99,7 @@ class GenaBertConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
-        # A published config.json names the remote-code model_type and auto_map; keeping them would
-        # make a saved copy load the broken remote code (or the wrong class) again.
-        kwargs.pop("model_type", None)
-        kwargs.pop("auto_map", None)
+        drop_remote_fields(kwargs)
         if self.last_layer_norm is None:
             self.last_layer_norm = self.pre_layer_norm
         super().__post_init__(**kwargs)
@@ -100,10 +116,7 @@ class GenaBertConfig(PreTrainedConfig):
                 "GENA-LM BERT uses absolute or rotary positions, got "
                 f"position_embedding_type={self.position_embedding_type!r}"
             )
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
-            )
+        check_heads(self.hidden_size, self.num_attention_heads)
         head_dim = self.hidden_size // self.num_attention_heads
         if self.rotary_dim is not None and not (0 < self.rotary_dim <= head_dim and self.rotary_dim % 2 == 0):
             raise ValueError(f"rotary_dim must be even and in (0, {head_dim}], got {self.rotary_dim}")
@@ -121,8 +134,7 @@ class GenaBertConfig(PreTrainedConfig):
                     f"sparse_attention.num_heads={pattern.num_heads} differs from "
                     f"num_attention_heads={self.num_attention_heads}"
                 )
-        if self.hidden_act not in ACT2FN:
-            raise ValueError(f"unknown hidden_act {self.hidden_act!r}; expected one of {sorted(ACT2FN)}")
+        check_activation(self.hidden_act)
 
 
 class GenaBertEmbeddings(nn.Module):
@@ -170,7 +182,6 @@ class GenaBertSelfAttention(nn.Module):
         super().__init__()
         self.config = config
         self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
@@ -183,8 +194,7 @@ class GenaBertSelfAttention(nn.Module):
             )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq, _ = x.shape
-        return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
+        return split_heads(x, self.num_heads)
 
     def forward(
         self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple | None, layout: torch.Tensor | None = None
@@ -202,8 +212,7 @@ class GenaBertSelfAttention(nn.Module):
             context = self.sparse_self_attention(query, key, value, key_mask, dropout, implementation, layout)
         else:
             context = attend(query, key, value, mask, dropout, implementation)
-        batch, _, seq, _ = context.shape
-        return context.transpose(1, 2).reshape(batch, seq, -1)
+        return merge_heads(context)
 
 
 class GenaBertSelfOutput(nn.Module):
@@ -284,25 +293,12 @@ class GenaBertEncoder(nn.Module):
             self.last_layer_ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
 
-class GenaBertPooler(nn.Module):
-    """BERT pooler: tanh of a dense layer over the first ([CLS]) token."""
-
-    def __init__(self, config: GenaBertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))
-
-
-class GenaBertPreTrainedModel(PreTrainedModel):
+class GenaBertPreTrainedModel(AttentionFamilyModel):
     """Shared loading behaviour: published prefix ``bert``, SDPA by default, checkpointable layers."""
 
     config_class = GenaBertConfig
     config: GenaBertConfig
     base_model_prefix = "bert"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
     _no_split_modules = ["GenaBertLayer"]
     # Published files are BertForPreTraining: next-sentence head and a copy of the MLM bias are unused here.
     _keys_to_ignore_on_load_unexpected = [
@@ -313,11 +309,6 @@ class GenaBertPreTrainedModel(PreTrainedModel):
     ]
     # A missing master_layout is reported by from_pretrained; load_native refuses it unless the sparse pattern
     # was asked for explicitly (a dense checkpoint run sparse: layouts drawn, with a warning).
-
-    @classmethod
-    def _can_set_attn_implementation(cls) -> bool:
-        # transformers guesses this from the source text; our kernels read the config on every call.
-        return True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -335,7 +326,7 @@ class GenaBertModel(GenaBertPreTrainedModel):
         super().__init__(config)
         self.embeddings = GenaBertEmbeddings(config)
         self.encoder = GenaBertEncoder(config)
-        self.pooler = GenaBertPooler(config) if add_pooling_layer else None
+        self.pooler = ClsPooler(config.hidden_size) if add_pooling_layer else None
         self.post_init()
 
     def rotary_tables(self, seq_len: int, reference: torch.Tensor) -> tuple | None:
@@ -368,12 +359,8 @@ class GenaBertModel(GenaBertPreTrainedModel):
         **kwargs: Any,
     ) -> BaseModelOutputWithPooling | tuple:
         """Encode tokens; ``hidden_states`` holds the embeddings then each layer (last one normalised if lastln)."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_inputs(input_ids, inputs_embeds)
+        output_hidden_states, return_dict = output_flags(self.config, output_hidden_states, return_dict)
 
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         mask = padding_mask(attention_mask)
@@ -388,24 +375,8 @@ class GenaBertModel(GenaBertPreTrainedModel):
             all_hidden[-1] = hidden
         pooled = self.pooler(hidden) if self.pooler is not None else None
         hidden_states = tuple(all_hidden) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (hidden, pooled, hidden_states) if v is not None)
-        return BaseModelOutputWithPooling(
-            last_hidden_state=hidden, pooler_output=pooled, hidden_states=hidden_states
-        )
-
-
-class GenaBertPredictionHeadTransform(nn.Module):
-    """Dense, activation, LayerNorm before the vocabulary projection."""
-
-    def __init__(self, config: GenaBertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = ACT2FN[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.act(self.dense(hidden)))
+        return model_output(BaseModelOutputWithPooling, return_dict, last_hidden_state=hidden, pooler_output=pooled,
+                            hidden_states=hidden_states)
 
 
 class GenaBertLMPredictionHead(nn.Module):
@@ -413,7 +384,7 @@ class GenaBertLMPredictionHead(nn.Module):
 
     def __init__(self, config: GenaBertConfig) -> None:
         super().__init__()
-        self.transform = GenaBertPredictionHeadTransform(config)
+        self.transform = PredictionHeadTransform(config.hidden_size, config.hidden_act, config.layer_norm_eps)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
@@ -421,18 +392,7 @@ class GenaBertLMPredictionHead(nn.Module):
         return self.decoder(self.transform(hidden)) + self.bias
 
 
-class GenaBertOnlyMLMHead(nn.Module):
-    """Container named ``cls`` holding ``predictions`` so published names line up."""
-
-    def __init__(self, config: GenaBertConfig) -> None:
-        super().__init__()
-        self.predictions = GenaBertLMPredictionHead(config)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.predictions(hidden)
-
-
-class GenaBertForMaskedLM(GenaBertPreTrainedModel):
+class GenaBertForMaskedLM(LanguageModelMixin, GenaBertPreTrainedModel):
     """GENA-LM BERT with its masked-LM head; returns :class:`MaskedLMOutput`."""
 
     _tied_weights_keys = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
@@ -443,7 +403,7 @@ class GenaBertForMaskedLM(GenaBertPreTrainedModel):
     def __init__(self, config: GenaBertConfig) -> None:
         super().__init__(config)
         self.bert = GenaBertModel(config, add_pooling_layer=False)
-        self.cls = GenaBertOnlyMLMHead(config)
+        self.cls = OnlyMLMHead(GenaBertLMPredictionHead(config))
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -452,40 +412,11 @@ class GenaBertForMaskedLM(GenaBertPreTrainedModel):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.cls.predictions.decoder = value
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput | tuple:
-        """Token logits; with ``labels`` (-100 = ignore) also the cross-entropy loss."""
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-        logits = self.cls(outputs.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100
-            )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + rest) if loss is not None else rest
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.cls(hidden)
 
 
-class GenaBertForSequenceClassification(GenaBertPreTrainedModel):
+class GenaBertForSequenceClassification(SequenceClassifierMixin, GenaBertPreTrainedModel):
     """GENA-LM BERT with the head of a fine-tuned ``BertForSequenceClassification``: the tanh pooler over
     ``[CLS]``, dropout, then ``classifier`` (published names)."""
 
@@ -499,25 +430,38 @@ class GenaBertForSequenceClassification(GenaBertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput | tuple:
-        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+    def sequence_logits(
+        self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.classifier(self.dropout(outputs.pooler_output))
+
+
+def is_published_gena_bert(config: PublishedConfig) -> bool:
+    """GENA-LM's BERTs are pre-LN (``pre_layer_norm``), which transformers' ``BertModel`` cannot compute.
+
+    The dense ones have 512 positions; the 4,096-position pre-LN ones (gena-lm-bigbird-base-sparse*) name their
+    DeepSpeed block-sparse layout in the config. A long config without one would be computed as dense attention,
+    which it was not trained with, so it is refused.
+    """
+    fields = config.fields
+    if config.model_type != "bert" or not fields.get("pre_layer_norm"):
+        return False
+    if fields.get("sparse_attention") is None and fields.get("max_position_embeddings", 512) > 512:
+        raise ValueError(
+            "this pre-LN GENA-LM config has max_position_embeddings="
+            f"{fields.get('max_position_embeddings')} but no sparse_attention layout, so it "
+            "cannot be told apart from a DeepSpeed block-sparse checkpoint whose config lost its layout; "
+            "pass config_overrides={'sparse_attention': {...}} (see docs/native_models.md) or use a "
+            "dense GENA-LM BERT"
         )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
-        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+    return True
+
+
+register_family(Family(
+    label="GENA-LM BERT",
+    config=GenaBertConfig,
+    base=GenaBertModel,
+    lm=GenaBertForMaskedLM,
+    classifier=GenaBertForSequenceClassification,
+    recognise=is_published_gena_bert,
+))

@@ -40,16 +40,20 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import (
-    BaseModelOutputWithNoAttention,
-    CausalLMOutput,
-    SequenceClassifierOutput,
-)
+from transformers.modeling_outputs import BaseModelOutputWithNoAttention, CausalLMOutput, ModelOutput
 
-from dnalm.models.families.classification import classification_output
+from dnalm.models.families.base import (
+    LanguageModelMixin,
+    SequenceClassifierMixin,
+    check_inputs,
+    drop_remote_fields,
+    model_output,
+    output_flags,
+)
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 
 
 @strict
@@ -85,9 +89,7 @@ class HyenaDNAConfig(PreTrainedConfig):
     fft_chunk_channels: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
-        # A published config.json names the remote code; a saved native copy must not ask for it again.
-        kwargs.pop("model_type", None)
-        kwargs.pop("auto_map", None)
+        drop_remote_fields(kwargs)
         if self.d_inner is None:
             self.d_inner = 4 * self.d_model
         super().__post_init__(**kwargs)
@@ -352,12 +354,8 @@ class HyenaDNAModel(HyenaDNAPreTrainedModel):
         **kwargs: Any,
     ) -> BaseModelOutputWithNoAttention | tuple:
         """Encode ``input_ids`` (or ``inputs_embeds``) causally; hidden states are the embeddings, each block, ``ln_f``."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_inputs(input_ids, inputs_embeds)
+        output_hidden_states, return_dict = output_flags(self.config, output_hidden_states, return_dict)
         hidden = self.backbone.embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         _check_length(hidden.shape[1], self.config)
         all_hidden = [hidden]
@@ -367,13 +365,17 @@ class HyenaDNAModel(HyenaDNAPreTrainedModel):
         hidden = self.backbone.ln_f(hidden.to(self.backbone.ln_f.weight.dtype))
         all_hidden.append(hidden)  # as published: embeddings, every block, then the normalised output
         hidden_states = tuple(all_hidden) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (hidden, hidden_states) if v is not None)
-        return BaseModelOutputWithNoAttention(last_hidden_state=hidden, hidden_states=hidden_states)
+        return model_output(BaseModelOutputWithNoAttention, return_dict, last_hidden_state=hidden,
+                            hidden_states=hidden_states)
 
 
-class HyenaDNAForCausalLM(HyenaDNAPreTrainedModel):
-    """HyenaDNA with its next-token head ``lm_head`` (no bias, padded vocabulary); returns :class:`CausalLMOutput`."""
+class HyenaDNAForCausalLM(LanguageModelMixin, HyenaDNAPreTrainedModel):
+    """HyenaDNA with its next-token head ``lm_head`` (no bias, padded vocabulary); returns :class:`CausalLMOutput`.
+
+    Logits are float32; the loss is the shifted next-token cross-entropy (-100 = ignore).
+    """
+
+    output_class = CausalLMOutput
 
     def __init__(self, config: HyenaDNAConfig) -> None:
         super().__init__(config)
@@ -387,29 +389,12 @@ class HyenaDNAForCausalLM(HyenaDNAPreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> CausalLMOutput | tuple:
-        """Next-token logits (float32); with ``labels`` the shifted cross-entropy (-100 = ignore)."""
-        outputs = self.hyena(input_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
-                             return_dict=True)
-        logits = self.lm_head(outputs.last_hidden_state).float()
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                   ignore_index=-100)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + rest) if loss is not None else rest
-        return CausalLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden).float()
+
+    def lm_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                               ignore_index=-100)
 
 
 def last_token_positions(input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
@@ -427,7 +412,7 @@ def last_token_positions(input_ids: torch.Tensor | None, attention_mask: torch.T
     return (first_pad - 1) % length
 
 
-class HyenaDNAForSequenceClassification(HyenaDNAPreTrainedModel):
+class HyenaDNAForSequenceClassification(SequenceClassifierMixin, HyenaDNAPreTrainedModel):
     """HyenaDNA with the published sequence head: ``score`` (no bias) on the last real token's hidden state."""
 
     _keys_to_ignore_on_load_unexpected = HyenaDNAPreTrainedModel._keys_to_ignore_on_load_unexpected + [r"lm_head\."]
@@ -441,21 +426,44 @@ class HyenaDNAForSequenceClassification(HyenaDNAPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.hyena.get_input_embeddings()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput | tuple:
-        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
-        outputs = self.hyena(input_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
-                             return_dict=True)
+    def sequence_logits(
+        self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
         hidden = outputs.last_hidden_state
         last = last_token_positions(input_ids, attention_mask, self.config.pad_token_id, hidden.shape[0],
                                     hidden.shape[1], hidden.device)
-        logits = self.score(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
-        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+        return self.score(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+
+
+def is_published_hyenadna(config: PublishedConfig) -> bool:
+    """The published -hf configs say ``model_type: "hyenadna"`` (remote code in ``modeling_hyena.py``)."""
+    return config.model_type == "hyenadna"
+
+
+def hyenadna_tokenizer(tokenizer_config: dict[str, Any]) -> PreTrainedTokenizerBase | None:
+    """dnalm's character tokenizer for a published ``tokenizer_config.json`` that names ``tokenization_hyena.py``.
+
+    The vocabulary is fixed (7 specials, then the ``characters``); dnalm's character tokenizer reproduces it
+    (checked against the authors' tokenizer in tests/fixtures/golden/hyenadna). None when the file names no
+    remote code (a tokenizer saved by dnalm loads as it is).
+    """
+    if "auto_map" not in tokenizer_config:
+        return None
+    from dnalm.tokenizers.char import HYENA_ROLES, CharTokenizer, hyena_vocab
+
+    characters = tokenizer_config.get("characters") or ["A", "C", "G", "T", "N"]
+    tokenizer = CharTokenizer(hyena_vocab(characters), HYENA_ROLES, suffix=("[SEP]",)).to_hf()
+    tokenizer.model_max_length = int(tokenizer_config.get("model_max_length") or tokenizer.model_max_length)
+    return tokenizer
+
+
+register_family(Family(
+    label="HyenaDNA",
+    config=HyenaDNAConfig,
+    base=HyenaDNAModel,
+    lm=HyenaDNAForCausalLM,
+    classifier=HyenaDNAForSequenceClassification,
+    recognise=is_published_hyenadna,
+    causal=True,
+    tokenizer=hyenadna_tokenizer,
+))

@@ -28,13 +28,29 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 
-from dnalm.models.families.attention import attend, padding_mask, resolve_implementation
-from dnalm.models.families.classification import classification_output
+from dnalm.models.families.attention import (
+    attend,
+    merge_heads,
+    padding_mask,
+    resolve_implementation,
+    split_heads,
+)
+from dnalm.models.families.base import (
+    AttentionFamilyModel,
+    LanguageModelMixin,
+    SequenceClassifierMixin,
+    check_heads,
+    check_inputs,
+    drop_remote_fields,
+    model_output,
+    output_flags,
+)
+from dnalm.models.families.registry import Family, PublishedConfig, register_family
 from dnalm.models.families.rotary import apply_rotary, rotary_cos_sin
 
 # ESM's mask-dropout constant: 15% of tokens selected, 80% of those replaced by <mask>.
@@ -67,10 +83,7 @@ class NucleotideTransformerV2Config(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
-        # A published config.json names the remote-code model_type and auto_map; keeping them would
-        # make a saved copy load the broken remote code (or the wrong class) again.
-        kwargs.pop("model_type", None)
-        kwargs.pop("auto_map", None)
+        drop_remote_fields(kwargs)
         super().__post_init__(**kwargs)
 
     def validate_architecture(self) -> None:
@@ -81,11 +94,7 @@ class NucleotideTransformerV2Config(PreTrainedConfig):
                 f"{self.position_embedding_type!r}; NT v1 checkpoints (absolute positions, GELU "
                 "feed-forward) load with plain transformers EsmModel instead"
             )
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
-                f"{self.num_attention_heads}"
-            )
+        check_heads(self.hidden_size, self.num_attention_heads)
 
 
 class NTv2SelfAttention(nn.Module):
@@ -95,24 +104,17 @@ class NTv2SelfAttention(nn.Module):
         super().__init__()
         self.config = config
         self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq, _ = x.shape
-        return x.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, rotary: tuple) -> torch.Tensor:
         cos, sin = rotary
-        query = apply_rotary(self._heads(self.query(hidden)), cos, sin)
-        key = apply_rotary(self._heads(self.key(hidden)), cos, sin)
-        value = self._heads(self.value(hidden))
+        query = apply_rotary(split_heads(self.query(hidden), self.num_heads), cos, sin)
+        key = apply_rotary(split_heads(self.key(hidden), self.num_heads), cos, sin)
+        value = split_heads(self.value(hidden), self.num_heads)
         dropout = self.config.attention_probs_dropout_prob if self.training else 0.0
-        context = attend(query, key, value, mask, dropout, resolve_implementation(self.config))
-        batch, _, seq, _ = context.shape
-        return context.transpose(1, 2).reshape(batch, seq, -1)
+        return merge_heads(attend(query, key, value, mask, dropout, resolve_implementation(self.config)))
 
 
 class NTv2SelfOutput(nn.Module):
@@ -222,14 +224,12 @@ class NTv2Embeddings(nn.Module):
         return (embeddings * attention_mask.unsqueeze(-1)).to(embeddings.dtype)
 
 
-class NTv2PreTrainedModel(PreTrainedModel):
+class NTv2PreTrainedModel(AttentionFamilyModel):
     """Shared loading behaviour: published prefix ``esm``, SDPA by default, checkpointable layers."""
 
     config_class = NucleotideTransformerV2Config
     config: NucleotideTransformerV2Config
     base_model_prefix = "esm"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
     _no_split_modules = ["NTv2Layer"]
     # Present in published files but unused here: rotary tables are recomputed, the contact head
     # (ESM protein contact prediction) and absolute position table do not apply to NT v2.
@@ -239,11 +239,6 @@ class NTv2PreTrainedModel(PreTrainedModel):
         r"embeddings\.position_embeddings\.",
         r"embeddings\.position_ids",
     ]
-
-    @classmethod
-    def _can_set_attn_implementation(cls) -> bool:
-        # transformers guesses this from the source text; our kernels read the config on every call.
-        return True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -277,15 +272,11 @@ class NucleotideTransformerV2Model(NTv2PreTrainedModel):
         **kwargs: Any,
     ) -> BaseModelOutput | tuple:
         """Encode ``input_ids`` (or ``inputs_embeds``); ``attention_mask`` is 1 for real tokens, 0 for padding."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        check_inputs(input_ids, inputs_embeds)
         reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
         if attention_mask is None:
             attention_mask = torch.ones(reference.shape, dtype=torch.long, device=reference.device)
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, return_dict = output_flags(self.config, output_hidden_states, return_dict)
 
         hidden = self.embeddings(input_ids, attention_mask, inputs_embeds)
         mask = padding_mask(attention_mask)
@@ -298,9 +289,7 @@ class NucleotideTransformerV2Model(NTv2PreTrainedModel):
         hidden = self.encoder.emb_layer_norm_after(hidden)
         all_hidden.append(hidden)  # as in ESM: the last entry is the normalised output
         hidden_states = tuple(all_hidden) if output_hidden_states else None
-        if not return_dict:
-            return tuple(v for v in (hidden, hidden_states) if v is not None)
-        return BaseModelOutput(last_hidden_state=hidden, hidden_states=hidden_states)
+        return model_output(BaseModelOutput, return_dict, last_hidden_state=hidden, hidden_states=hidden_states)
 
 
 class NTv2LMHead(nn.Module):
@@ -318,7 +307,7 @@ class NTv2LMHead(nn.Module):
         return self.decoder(hidden) + self.bias
 
 
-class NucleotideTransformerV2ForMaskedLM(NTv2PreTrainedModel):
+class NucleotideTransformerV2ForMaskedLM(LanguageModelMixin, NTv2PreTrainedModel):
     """NT v2 encoder with its published masked-LM head; returns :class:`MaskedLMOutput`."""
 
     _tied_weights_keys = {"lm_head.decoder.weight": "esm.embeddings.word_embeddings.weight"}
@@ -335,35 +324,8 @@ class NucleotideTransformerV2ForMaskedLM(NTv2PreTrainedModel):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head.decoder = value
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> MaskedLMOutput | tuple:
-        """Token logits; with ``labels`` (-100 = ignore) also the cross-entropy loss."""
-        outputs = self.esm(
-            input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-        logits = self.lm_head(outputs.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100
-            )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if not return_dict:
-            rest = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
-            return ((loss,) + rest) if loss is not None else rest
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden)
 
 
 class NTv2ClassificationHead(nn.Module):
@@ -380,7 +342,7 @@ class NTv2ClassificationHead(nn.Module):
         return self.out_proj(self.dropout(pooled))
 
 
-class NucleotideTransformerV2ForSequenceClassification(NTv2PreTrainedModel):
+class NucleotideTransformerV2ForSequenceClassification(SequenceClassifierMixin, NTv2PreTrainedModel):
     """NT v2 with the head of a fine-tuned ``EsmForSequenceClassification`` (published names ``classifier.*``)."""
 
     _keys_to_ignore_on_load_unexpected = NTv2PreTrainedModel._keys_to_ignore_on_load_unexpected + [r"lm_head\."]
@@ -391,23 +353,28 @@ class NucleotideTransformerV2ForSequenceClassification(NTv2PreTrainedModel):
         self.classifier = NTv2ClassificationHead(config)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassifierOutput | tuple:
-        """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
-        outputs = self.esm(
-            input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.last_hidden_state)
-        return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
+    def sequence_logits(
+        self, outputs: ModelOutput, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.classifier(outputs.last_hidden_state)
+
+
+def is_published_nt_v2(config: PublishedConfig) -> bool:
+    """NT v2 = InstaDeep's remote ESM with a SwiGLU feed-forward (flagged by ``add_bias_fnn``) and rotary positions.
+
+    Protein ESM-2 and NT v1 (absolute positions, GELU) have neither and load with plain transformers.
+    """
+    if config.model_type != "esm":
+        return False
+    is_nt_v2 = "add_bias_fnn" in config.fields or "modeling_esm" in config.remote
+    return is_nt_v2 and config.fields.get("position_embedding_type", "absolute") == "rotary"
+
+
+register_family(Family(
+    label="NT v2",
+    config=NucleotideTransformerV2Config,
+    base=NucleotideTransformerV2Model,
+    lm=NucleotideTransformerV2ForMaskedLM,
+    classifier=NucleotideTransformerV2ForSequenceClassification,
+    recognise=is_published_nt_v2,
+))
