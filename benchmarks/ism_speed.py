@@ -48,8 +48,8 @@ def main() -> None:
 
     from dnalm.apps.explain.ism import ism, mutants
     from dnalm.apps.explain.scoring import Scorer
-    from dnalm.apps.runner import Runner
     from dnalm.configs import CONFIG_DIR
+    from dnalm.inference import Runner
 
     with gzip.open(args.data, "rt") as fh:
         frame = pd.read_csv(fh)

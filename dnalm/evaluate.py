@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from dnalm import results, runtime
 from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
-from dnalm.inference import describe, gather_outputs, load_module, predictions_frame
+from dnalm.inference import describe, load_module, predict_loader, predictions_frame
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.evaluate")
@@ -30,13 +30,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("test")
     if task.describe_positive():
         log.info(task.describe_positive())
-    loader = datamodule._loader(split, shuffle=False)
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), runtime.make_loggers(cfg))
-    scores = trainer.test(module, dataloaders=loader)
+    scores = trainer.test(module, dataloaders=datamodule.loader(split, shuffle=False))
     metrics = {k.replace("test/", f"{cfg.metric_prefix}/", 1): v for k, v in (scores[0] if scores else {}).items()}
-    outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False)))
+    records = datamodule.splits[split].records
+    logits = predict_loader(trainer, module, datamodule.loader(split, shuffle=False), len(records))
     run_dir = Path(cfg.paths.output_dir)
-    frame = predictions_frame(outputs, datamodule.splits[split].records, task)
+    frame = predictions_frame(logits, records, task)
     metrics.update(describe(module, {
         "task": "evaluate", "model": backbone.name, "data": cfg.data.name, "split": split,
         "checkpoint": cfg.get("ckpt_path"),

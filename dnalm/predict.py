@@ -16,7 +16,7 @@ from dnalm.apps.inputs import check_output, warn_duplicate_ids
 from dnalm.configs import CONFIG_DIR, exit_on_renamed_config
 from dnalm.data.datamodule import DNADataModule
 from dnalm.errors import ConfigError
-from dnalm.inference import gather_outputs, load_module, predictions_frame
+from dnalm.inference import load_module, predict_loader, predictions_frame
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.predict")
@@ -40,8 +40,9 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     datamodule.setup("predict")
     warn_duplicate_ids(datamodule.splits["test"].records["id"].tolist(), cfg.input)
     trainer = runtime.make_trainer(cfg, runtime.make_callbacks(cfg), [])
-    outputs = gather_outputs(trainer.predict(module, dataloaders=datamodule._loader("test", shuffle=False)))
-    frame = predictions_frame(outputs, datamodule.splits["test"].records, task)
+    records = datamodule.splits["test"].records
+    logits = predict_loader(trainer, module, datamodule.loader("test", shuffle=False), len(records))
+    frame = predictions_frame(logits, records, task)
     if trainer.is_global_zero:
         output.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(output, index=False)

@@ -25,10 +25,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from dnalm.apps.inputs import gc_content, read_sequences
-from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.errors import ConfigError
+from dnalm.inference import Runner, class_index
 from dnalm.tokenizers.strand import reverse_complement_batch
 from dnalm.utils.cli import run_task
 from dnalm.utils.progress import Progress

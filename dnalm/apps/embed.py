@@ -18,10 +18,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from dnalm.apps.inputs import check_output, read_sequences
-from dnalm.apps.runner import Runner
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError
+from dnalm.inference import Runner
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.embed")

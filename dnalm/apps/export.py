@@ -36,30 +36,26 @@ import dnalm
 from dnalm.apps.published_layout import layout_for, write_published
 from dnalm.checkpoints import read_checkpoint
 from dnalm.configs import CONFIG_DIR
-from dnalm.data.labels import TaskSpec
 from dnalm.errors import ConfigError, DNALMError
 from dnalm.inference import load_module
 from dnalm.models.module import DNALMModule
+from dnalm.tasks import Task
 from dnalm.utils.cli import run_task
 
 log = logging.getLogger("dnalm.export")
 
 HEAD_CONFIG = "dnalm_head.json"
 HEAD_WEIGHTS = "dnalm_head.safetensors"
-_PROBLEM_TYPES = {"binary": "single_label_classification", "multiclass": "single_label_classification",
-                  "multilabel": "multi_label_classification", "regression": "regression"}
-
-
 class HubError(DNALMError):
     """The Hugging Face hub refused or could not be reached."""
 
 
-def _label_config(model: Any, task: TaskSpec) -> None:
+def _label_config(model: Any, task: Task) -> None:
     """Label names and problem type on the config, so transformers and the hub widget show real class names."""
     names = list(task.label_names)
     model.config.id2label = dict(enumerate(names))
     model.config.label2id = {name: i for i, name in enumerate(names)}
-    model.config.problem_type = _PROBLEM_TYPES[task.kind]
+    model.config.problem_type = task.problem_type
 
 
 def _unwrap(model: Any, merge: bool) -> Any:
@@ -89,7 +85,7 @@ def _want_published(module: DNALMModule, model: Any, merged: bool, choice: str |
     return wanted
 
 
-def export_folder(module: DNALMModule, tokenizer: Any, task: TaskSpec, output: Path, merge: bool,
+def export_folder(module: DNALMModule, tokenizer: Any, task: Task, output: Path, merge: bool,
                   run_config: dict[str, Any], published_layout: str | bool = "auto") -> str:
     """Write ``module`` into ``output``; returns the layout written (``published``, ``transformers``, ``peft``
     or ``dnalm``)."""
@@ -141,7 +137,7 @@ def _run_metrics(ckpt_path: Path) -> dict[str, Any]:
     return {}
 
 
-def model_card(layout: str, run_config: dict[str, Any], task: TaskSpec, metrics: dict[str, Any],
+def model_card(layout: str, run_config: dict[str, Any], task: Task, metrics: dict[str, Any],
                repo_id: str | None) -> str:
     """A README.md with the base model, data, strategy, metrics by split, dnalm version and how to load it."""
     model_cfg = run_config.get("model", {})

@@ -33,13 +33,13 @@ from dnalm.apps.inputs import (
     read_sequences,
     write_fasta,
 )
-from dnalm.apps.runner import pick_device
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.encode import SpecialLayout
 from dnalm.data.normalise import SequencePolicy, normalise
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, ModelLoadError
-from dnalm.models.backbone import _resolve
+from dnalm.inference import pick_device
+from dnalm.models.backbone import resolve_reference
 from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
@@ -54,7 +54,7 @@ def load_causal_lm(model_cfg: DictConfig, allow_untrained_head: bool = False
     if not reference:
         raise ConfigError("give model.name_or_path=<causal DNA LM folder or hub id>.")
     revision = model_cfg.get("revision")
-    source, local_only = _resolve(str(reference), revision, "model")
+    source, local_only = resolve_reference(str(reference), revision, "model")
     trust = bool(model_cfg.get("trust_remote_code", False))
     try:
         with quiet_load_report():  # checked below
@@ -73,7 +73,7 @@ def load_causal_lm(model_cfg: DictConfig, allow_untrained_head: bool = False
             raise ModelLoadError(message)
         log.warning(message)
     tok_ref = model_cfg.get("tokenizer") or source
-    tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
+    tok_source, tok_local = resolve_reference(str(tok_ref), revision, "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -24,12 +24,12 @@ from typing import Any, TextIO
 import hydra
 from omegaconf import DictConfig
 
-from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.fasta import Window, sliding_windows
 from dnalm.data.seqfile import read_sequence_chunks, sequence_format
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
+from dnalm.inference import Runner, class_index
 from dnalm.utils.cli import run_task
 from dnalm.utils.progress import Progress
 

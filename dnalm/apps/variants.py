@@ -24,10 +24,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dnalm.apps import vcf
-from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.reference import Reference
 from dnalm.errors import ConfigError, DataError, ModelLoadError
+from dnalm.inference import Runner, class_index
 from dnalm.models.loading import quiet_load_report, require_fit
 from dnalm.utils.cli import run_task
 
@@ -157,10 +157,10 @@ def score_variants(cfg: DictConfig) -> pd.DataFrame:
         table["l2"] = np.linalg.norm(e_ref - e_alt, axis=1)
         norms = np.linalg.norm(e_ref, axis=1) * np.linalg.norm(e_alt, axis=1)
         table["cosine_distance"] = 1.0 - (e_ref * e_alt).sum(1) / np.maximum(norms, 1e-12)
-        if task is not None and task.kind in ("binary", "multiclass"):
+        if task is not None and task.single_label:
             column = class_index(task, cfg.get("target_class"))
             logits = runner.run(ref_seqs + alt_seqs, "logits", progress="classifying ref and alt windows")
-            probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+            probs = task.probabilities(torch.from_numpy(logits)).numpy()
             n = len(variants)
             table["delta_logit"] = logits[n:, column] - logits[:n, column]
             table["ref_prob"], table["alt_prob"] = probs[:n, column], probs[n:, column]

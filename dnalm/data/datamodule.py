@@ -16,12 +16,13 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from dnalm.data import encode
-from dnalm.data.labels import TaskSpec, encode_labels, infer_task, stratified_split
+from dnalm.data.labels import infer_task, stratified_split
 from dnalm.data.leakage import check_leakage
 from dnalm.data.normalise import BadSequenceError, NormaliseReport, normalise_many
 from dnalm.data.sampler import GroupedLengthBatchSampler, ResumableDataLoader
 from dnalm.data.sources import HAS_LINES, LINE, SOURCE, load_splits, policy_of
 from dnalm.errors import ConfigError, DataError
+from dnalm.tasks import Task
 from dnalm.utils.memory import release_free_heap
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,33 @@ class Collator:
         }
 
 
+def pad_id_of(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The tokenizer's padding id (0 when it has none)."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return pad if pad is not None else 0
+
+
+def batch_loader(dataset: SequenceDataset, batch_size: int, pad_id: int, shuffle: bool = False, seed: int = 0,
+                 pad_to_multiple_of: int | None = None, num_workers: int = 0) -> ResumableDataLoader:
+    """Batches of about ``batch_size`` items of similar length, a record's windows always in one batch (and,
+    under DDP, split across ranks): the batching of training, evaluation and every inference path."""
+    lengths = np.array([len(i) for i in dataset.split.ids])
+    sampler = GroupedLengthBatchSampler(lengths, dataset.split.groups, batch_size, shuffle=shuffle, seed=seed,
+                                        dataset=dataset)
+    return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=Collator(pad_id, pad_to_multiple_of),
+                               num_workers=num_workers)
+
+
 class DNADataModule(L.LightningDataModule):
     """Turn a ``data`` config and a tokenizer into train/val/test/predict dataloaders."""
 
     def __init__(self, cfg: DictConfig, tokenizer: PreTrainedTokenizerBase, max_tokens: int | None,
-                 seed: int = 42, task: TaskSpec | None = None, cache_dir: str | Path | None = None,
+                 seed: int = 42, task: Task | None = None, cache_dir: str | Path | None = None,
                  only_splits: tuple[str, ...] | None = None) -> None:
         super().__init__()
         self.only_splits = only_splits
         self.cfg, self.tokenizer, self.max_tokens, self.seed = cfg, tokenizer, max_tokens, seed
-        self.task: TaskSpec | None = task
+        self.task: Task | None = task
         self.cache_dir = Path(cache_dir) if cache_dir else (encode.default_cache_dir() if cfg.get("cache", True) else None)
         self.layout = encode.SpecialLayout.of(tokenizer)
         self.splits: dict[str, EncodedSplit] = {}
@@ -166,7 +184,7 @@ class DNADataModule(L.LightningDataModule):
 
     def _carve_validation(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         assert self.task is not None
-        targets = encode_labels(train["label"], self.task, "train", train["id"])
+        targets = self.task.encode(train["label"], "train", train["id"])
         fraction, split_seed = float(self.cfg.val_fraction), int(self.cfg.get("split_seed", 42))
         keep, held = stratified_split(targets, fraction, split_seed)
         log.info("no valid split: holding out %d of %d train records (%.0f%%, stratified, seed %d)",
@@ -176,9 +194,8 @@ class DNADataModule(L.LightningDataModule):
     def _encode_split(self, frame: pd.DataFrame, split: str) -> EncodedSplit:
         assert self.task is not None
         has_labels = "label" in frame.columns
-        targets = (encode_labels(frame["label"], self.task, split, frame["id"]) if has_labels
-                   else np.zeros((len(frame),) if self.task.kind in ("binary", "multiclass")
-                                 else (len(frame), self.task.num_outputs), dtype=np.int64))
+        targets = (self.task.encode(frame["label"], split, frame["id"]) if has_labels
+                   else self.task.unlabelled_targets(len(frame)))
         sequences = frame["sequence"].tolist()
         ids = encode.encode_cached(self.tokenizer, sequences, self.cache_dir)
         train = split == "train"
@@ -216,17 +233,12 @@ class DNADataModule(L.LightningDataModule):
 
     def _expand_windows(self, ids: list[np.ndarray], ids_rc: list[np.ndarray] | None,
                         targets: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-        out_ids: list[np.ndarray] = []
-        rows: list[int] = []
-        overlap = int(self.cfg.get("window_overlap", 0))
-        for strand in [ids] + ([ids_rc] if ids_rc is not None else []):
-            for row, seq_ids in enumerate(strand):
-                pieces = (encode.windows(seq_ids, self.max_tokens, self.layout, overlap)
-                          if self.max_tokens and len(seq_ids) > self.max_tokens else [seq_ids])
-                out_ids.extend(pieces)
-                rows.extend([row] * len(pieces))
-        index = np.asarray(rows)
-        return out_ids, targets[index], index
+        """Windows of both strands (with ``ids_rc``); each window's group is its record."""
+        strands = list(ids) + (list(ids_rc) if ids_rc is not None else [])
+        out_ids, rows = encode.expand_windows(strands, self.max_tokens, self.layout,
+                                              int(self.cfg.get("window_overlap", 0)))
+        rows %= len(ids)  # a reverse-complement window belongs to its forward record
+        return out_ids, targets[rows], rows
 
     # -- loaders ----------------------------------------------------------------------------------------------
     def _dataset(self, split: str) -> SequenceDataset:
@@ -237,24 +249,22 @@ class DNADataModule(L.LightningDataModule):
         return SequenceDataset(self.splits[split], self.max_tokens, self.layout, crop=crop,
                                rc_prob=float(self.cfg.get("rc_augment", 0.0)) if train else 0.0, seed=self.seed)
 
-    def _loader(self, split: str, shuffle: bool) -> ResumableDataLoader:
+    def loader(self, split: str, shuffle: bool) -> ResumableDataLoader:
+        """Length-grouped batches of ``split`` (``shuffle`` for training; evaluation order is by length)."""
         dataset = self._dataset(split)
         batch_size = int(self.cfg.batch_size if shuffle else self.cfg.get("eval_batch_size") or self.cfg.batch_size)
-        lengths = np.array([len(i) for i in dataset.split.ids])
-        sampler = GroupedLengthBatchSampler(lengths, dataset.split.groups, batch_size, shuffle=shuffle, seed=self.seed,
-                                            dataset=dataset)
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=Collator(pad_id, self.cfg.get("pad_to_multiple_of")),
-                                   num_workers=int(self.cfg.get("num_workers", 0)))
+        return batch_loader(dataset, batch_size, pad_id_of(self.tokenizer), shuffle=shuffle, seed=self.seed,
+                            pad_to_multiple_of=self.cfg.get("pad_to_multiple_of"),
+                            num_workers=int(self.cfg.get("num_workers", 0)))
 
     def train_dataloader(self) -> ResumableDataLoader:
-        return self._loader("train", shuffle=True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> ResumableDataLoader:
-        return self._loader("valid", shuffle=False)
+        return self.loader("valid", shuffle=False)
 
     def test_dataloader(self) -> ResumableDataLoader:
-        return self._loader("test", shuffle=False)
+        return self.loader("test", shuffle=False)
 
     def predict_dataloader(self) -> ResumableDataLoader:
-        return self._loader(self.cfg.get("predict_split", "test"), shuffle=False)
+        return self.loader(self.cfg.get("predict_split", "test"), shuffle=False)

@@ -164,6 +164,19 @@ def windows(ids: np.ndarray, max_tokens: int, layout: SpecialLayout, overlap: in
     return [np.concatenate([head, body[s:s + room], tail]) for s in starts]
 
 
+def expand_windows(ids: Sequence[np.ndarray], max_tokens: int | None, layout: SpecialLayout,
+                   overlap: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every sequence that fits as it is, every longer one as its :func:`windows`; with the row of ``ids`` each
+    window came from (the group whose window outputs are averaged). The one windowing of every inference path."""
+    out: list[np.ndarray] = []
+    rows: list[int] = []
+    for row, seq_ids in enumerate(ids):
+        pieces = windows(seq_ids, max_tokens, layout, overlap) if max_tokens and len(seq_ids) > max_tokens else [seq_ids]
+        out.extend(pieces)
+        rows.extend([row] * len(pieces))
+    return out, np.asarray(rows, dtype=np.int64)
+
+
 def crop(ids: np.ndarray, max_tokens: int, layout: SpecialLayout, start: int) -> np.ndarray:
     """A window of ``max_tokens`` starting ``start`` tokens into the sequence body (special tokens kept)."""
     head, body = ids[:layout.prefix], ids[layout.prefix:len(ids) - layout.suffix]

@@ -83,7 +83,7 @@ def _offline_message(reference: str, what: str) -> str:
     )
 
 
-def _resolve(reference: str, revision: str | None, what: str) -> tuple[str, bool]:
+def resolve_reference(reference: str, revision: str | None, what: str) -> tuple[str, bool]:
     """Return (reference, local_files_only) for loading, failing fast when the hub cannot be reached."""
     if hub.is_local(reference):
         return str(Path(reference).expanduser()), True
@@ -105,7 +105,7 @@ def _default_lora_targets(model_type: str) -> list[str]:
     return list(targets) if targets else []
 
 
-def _read_raw_config(reference: str, revision: str | None, local_only: bool) -> dict[str, Any]:
+def read_raw_config(reference: str, revision: str | None, local_only: bool) -> dict[str, Any]:
     """The config.json of a checkpoint as published (to recognise families transformers cannot load)."""
     if hub.is_local(reference):
         path = Path(reference) / "config.json"
@@ -219,7 +219,7 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
         raise ConfigError("model.name_or_path is empty: give a Hugging Face hub id or a local model folder.")
     revision = model_cfg.get("revision")
     trust = bool(model_cfg.get("trust_remote_code", False))
-    source, local_only = _resolve(str(reference), revision, "model")
+    source, local_only = resolve_reference(str(reference), revision, "model")
     kwargs: dict[str, Any] = {"revision": revision, "local_files_only": local_only, "trust_remote_code": trust}
     if dtype and dtype != "auto":
         if dtype not in _DTYPES:
@@ -230,13 +230,13 @@ def _load_pretrained(model_cfg: DictConfig, native_head: bool,
     if adapter_file.is_file():
         model = _load_peft_classifier(adapter_file, model_cfg, kwargs)
     else:
-        raw_file = _read_raw_config(source, revision, local_only)
+        raw_file = read_raw_config(source, revision, local_only)
         raw = _completed(raw_file, source)
         _check_published(raw, model_cfg, source)
         model, _ = _load_model(source, raw, "classifier" if native_head else "base", trust, kwargs,
                                inferred_type=not raw_file.get("model_type"))
     tok_ref = model_cfg.get("tokenizer") or (source if not adapter_file.is_file() else model.peft_config["default"].base_model_name_or_path)
-    tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
+    tok_source, tok_local = resolve_reference(str(tok_ref), revision, "tokenizer")
     try:
         tokenizer = None if trust else _native_tokenizer(tok_source, revision, tok_local)
         if tokenizer is None:
@@ -260,7 +260,7 @@ def _native_tokenizer(source: str, revision: str | None, local_only: bool) -> Pr
     from dnalm.tokenizers import published_tokenizer
 
     try:
-        raw = _read_raw_config(source, revision, local_only)
+        raw = read_raw_config(source, revision, local_only)
         if hub.is_local(source):
             path = Path(source) / "tokenizer_config.json"
         else:
@@ -378,8 +378,8 @@ def _load_peft_classifier(adapter_file: Path, model_cfg: DictConfig, kwargs: dic
     base_ref = model_cfg.get("base_model") or adapter.get("base_model_name_or_path")
     if not base_ref:
         raise ModelLoadError(f"{adapter_file} names no base model: set model.base_model=<folder or hub id>.")
-    base_source, base_local = _resolve(str(base_ref), model_cfg.get("revision"), "base model")
-    raw_file = _read_raw_config(base_source, model_cfg.get("revision"), base_local)
+    base_source, base_local = resolve_reference(str(base_ref), model_cfg.get("revision"), "base model")
+    raw_file = read_raw_config(base_source, model_cfg.get("revision"), base_local)
     shapes = _adapter_shapes(adapter_file.parent)
     base, report = _load_model(base_source, _completed(raw_file, base_source), "new_head",
                                bool(kwargs.get("trust_remote_code")), {**kwargs, "local_files_only": base_local},

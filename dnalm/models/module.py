@@ -7,19 +7,18 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
 from dnalm import compat
 from dnalm import metrics as M
-from dnalm.data.labels import TaskSpec
 from dnalm.models.backbone import Backbone
 from dnalm.models.dropout import use_packed_dropout
 from dnalm.models.heads import build_head
 from dnalm.models.optim import make_optimizer, with_step_scheduler
 from dnalm.models.pooling import build_pooling
 from dnalm.strategies.base import Strategy
+from dnalm.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor
 class DNALMModule(L.LightningModule):
     """A pretrained DNA LM adapted to a sequence-level task."""
 
-    def __init__(self, backbone: Backbone, task: TaskSpec, strategy: Strategy, head_cfg: DictConfig,
+    def __init__(self, backbone: Backbone, task: Task, strategy: Strategy, head_cfg: DictConfig,
                  optim_cfg: DictConfig, gradient_checkpointing: bool = False) -> None:
         super().__init__()
         self.task, self.strategy, self.optim_cfg, self.head_cfg = task, strategy, optim_cfg, head_cfg
@@ -54,7 +53,7 @@ class DNALMModule(L.LightningModule):
         # pooling and head are the classes head_cfg names by _target_ (conf/head/, conf/head/pooling/); with a
         # native head the family's own head classifies and the pooling only serves embeddings (embed, variants)
         self.pooling = build_pooling(head_cfg.get("pooling", "auto"), backbone.hidden_size, backbone.is_causal)
-        self.head = None if self.native_head else build_head(head_cfg, backbone.hidden_size, self._num_logits())
+        self.head = None if self.native_head else build_head(head_cfg, backbone.hidden_size, task.num_logits)
         if bool(optim_cfg.get("packed_dropout", True)):
             use_packed_dropout(self)  # CPU dropout masks four per random word; identical elsewhere
         self.val_metrics = M.make_metrics(task, "val")
@@ -67,9 +66,6 @@ class DNALMModule(L.LightningModule):
         self.run_config: dict[str, Any] = {}  # model/strategy/head/optim/data configs, to rebuild from a checkpoint
         # Frozen backbone weights are reloaded from the model reference; checkpoints keep what trains.
         self.strict_loading = False
-
-    def _num_logits(self) -> int:
-        return 2 if self.task.kind == "binary" else self.task.num_outputs
 
     # -- forward ----------------------------------------------------------------------------------------------
     def _backbone_kwargs(self) -> dict[str, Any]:
@@ -151,13 +147,8 @@ class DNALMModule(L.LightningModule):
 
     # -- loss and steps ---------------------------------------------------------------------------------------
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy for classes, BCE for multilabel, MSE for regression."""
-        logits = logits.float()
-        if self.task.kind in ("binary", "multiclass"):
-            return F.cross_entropy(logits, target.long())
-        if self.task.kind == "multilabel":
-            return F.binary_cross_entropy_with_logits(logits, target.float())
-        return F.mse_loss(logits, target.float().view_as(logits))
+        """The task kind's loss (cross-entropy for classes, BCE for multilabel, MSE for regression)."""
+        return self.task.loss(logits, target)
 
     def on_train_start(self) -> None:
         # configure_optimizers reads estimated_stepping_batches, which builds the train loader before the
@@ -195,9 +186,9 @@ class DNALMModule(L.LightningModule):
         return loss, groups, mean_logits, targets.to(batch["target"].dtype)
 
     def _count_classes(self, targets: torch.Tensor, stage: str) -> None:
-        if self.task.kind not in ("binary", "multiclass"):
+        counts = self.task.class_counts(targets)
+        if counts is None:  # a kind without one class per record
             return
-        counts = torch.bincount(targets.long().view(-1), minlength=self._num_logits())
         present = self._present.get(stage)
         self._present[stage] = counts > 0 if present is None else present | (counts.to(present.device) > 0)
 
@@ -211,7 +202,7 @@ class DNALMModule(L.LightningModule):
         trainer = self._trainer
         if trainer is not None and trainer.world_size > 1:
             present = self.all_gather(present.to(self.device).long()).view(-1, present.numel()).amax(0) > 0
-        undefined = [k for k in M.undefined_metrics(self.task, present.cpu(), stage) if k in values]
+        undefined = [k for k in self.task.undefined_metrics(present.cpu(), stage) if k in values]
         if undefined:
             split = {"val": "valid"}.get(stage, stage)
             classes = [n for n, seen in zip(self.task.label_names, present.tolist()) if seen]
@@ -226,7 +217,7 @@ class DNALMModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, _, logits, targets = self._eval_step(batch, "val")
-        self.val_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self.val_metrics.update(self.task.metric_inputs(logits), self.task.metric_targets(targets))
         self._count_classes(targets, "val")
         self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
 
@@ -235,17 +226,26 @@ class DNALMModule(L.LightningModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, _, logits, targets = self._eval_step(batch, "test")
-        self.test_metrics.update(M.predictions(self.task, logits), M.metric_targets(self.task, targets))
+        self.test_metrics.update(self.task.metric_inputs(logits), self.task.metric_targets(targets))
         self._count_classes(targets, "test")
         self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self._epoch_metrics(self.test_metrics, "test"))
 
+    def infer(self, batch: dict[str, torch.Tensor], output: str = "logits") -> tuple[torch.Tensor, torch.Tensor]:
+        """(records, values) of a batch: window ``logits`` (through the probing cache when the strategy has one)
+        or pooled ``embed`` embeddings, averaged over each record's windows. The model step of every inference
+        path (:mod:`dnalm.inference`)."""
+        if output == "embed":
+            values = self.embed(batch["input_ids"], batch["attention_mask"], batch.get("right_padded"))
+        else:
+            values = self.logits(batch, "predict")
+        return group_mean(values.float(), batch["group"].to(values.device))
+
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        logits = self.logits(batch, "predict")
-        groups, mean_logits = group_mean(logits.float(), batch["group"])
-        return {"group": groups.cpu(), "logits": mean_logits.cpu(), "scores": M.predictions(self.task, mean_logits).cpu()}
+        groups, mean_logits = self.infer(batch, "logits")
+        return {"group": groups.cpu(), "logits": mean_logits.cpu()}
 
     # -- optimisation -----------------------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict[str, Any]]:

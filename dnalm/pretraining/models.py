@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from dnalm.errors import ConfigError, ModelLoadError
-from dnalm.models.backbone import _read_raw_config, _resolve
+from dnalm.models.backbone import read_raw_config, resolve_reference
 from dnalm.models.tiny import TOKENIZERS
 from dnalm.tokenizers import train_bpe
 
@@ -81,8 +81,8 @@ def continued(model_cfg: DictConfig, causal: bool) -> tuple[PreTrainedModel, Pre
     if not reference:
         raise ConfigError("give model.name_or_path=<checkpoint> (continued pre-training) or model.from_config.")
     revision = model_cfg.get("revision")
-    source, local = _resolve(str(reference), revision, "model")
-    raw = _read_raw_config(source, revision, local)
+    source, local = resolve_reference(str(reference), revision, "model")
+    raw = read_raw_config(source, revision, local)
     native = _native(raw, causal)
     try:
         if native is not None:
@@ -99,7 +99,7 @@ def continued(model_cfg: DictConfig, causal: bool) -> tuple[PreTrainedModel, Pre
                              f"{err}") from err
     new = check_lm_loading(str(reference), model, info, bool(model_cfg.get("new_lm_head", False)))
     tok_ref = model_cfg.get("tokenizer") or source
-    tok_source, tok_local = _resolve(str(tok_ref), revision, "tokenizer")
+    tok_source, tok_local = resolve_reference(str(tok_ref), revision, "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=revision, local_files_only=tok_local)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

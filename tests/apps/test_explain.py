@@ -78,7 +78,7 @@ def positives(folder: Path, n: int) -> pd.DataFrame:
 def load(ckpt: Path, tmp_path: Path, *overrides: str):  # noqa: ANN201 - (Runner, Scorer, cfg)
     """Runner and scorer of a checkpoint through the explain config."""
     from dnalm.apps.explain.scoring import Scorer
-    from dnalm.apps.runner import Runner, class_index
+    from dnalm.inference import Runner, class_index
     from tests.helpers.apps import app_cfg
 
     cfg = app_cfg("explain", tmp_path, f"ckpt_path={ckpt}", "device=cpu", *overrides)

@@ -85,10 +85,10 @@ def test_push_without_network_is_one_line(pooled_run: Path, tmp_path: Path) -> N
 
 def test_card_lists_metrics_by_split() -> None:
     from dnalm.apps.export import model_card
-    from dnalm.data.labels import TaskSpec
+    from dnalm.tasks import BinaryTask
 
     card = model_card("transformers", {"model": {"name_or_path": "org/base", "revision": "abc"},
                                        "strategy": {"_target_": "dnalm.strategies.LoRA"}, "data": {"path": "d"}},
-                      TaskSpec("binary", 2, ["neg", "pos"]), {"test/mcc": 0.5, "val/mcc": 0.25, "model": "x"}, None)
+                      BinaryTask(2, ["neg", "pos"]), {"test/mcc": 0.5, "val/mcc": 0.25, "model": "x"}, None)
     assert "| test | mcc | 0.5000 |" in card and "| val | mcc | 0.2500 |" in card
     assert "`org/base` (revision: abc)" in card and "0: neg, 1: pos" in card and "LoRA" in card

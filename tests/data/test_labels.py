@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnalm.data.labels import TaskSpec, encode_labels, infer_task, stratified_split
-from dnalm.errors import DataError
+from dnalm.data.labels import infer_task, stratified_split
+from dnalm.errors import ConfigError, DataError
+from dnalm.tasks import MulticlassTask, MultilabelTask, RegressionTask, Task
 
 
 def _ids(n: int) -> pd.Series:
@@ -45,36 +46,42 @@ def test_explicit_kind_and_label_names() -> None:
 
 
 def test_task_round_trip() -> None:
-    task = TaskSpec("multiclass", 3, ["a", "b", "c"])
-    assert TaskSpec.from_dict(task.to_dict()) == task
+    task = MulticlassTask(3, ["a", "b", "c"])
+    assert Task.from_dict(task.to_dict()) == task
+    assert Task.from_dict({**task.to_dict(), "kind": "multilabel"}) != task
+
+
+def test_unknown_kind_is_a_config_error_listing_the_kinds() -> None:
+    with pytest.raises(ConfigError, match=r"data.task='ordinal' is unknown.*'binary', 'multiclass'"):
+        infer_task(pd.Series([0, 1]), kind="ordinal")
 
 
 def test_encode_classes_follows_the_label_map() -> None:
     task = infer_task(pd.Series(["tata", "non", "tata"]))
-    encoded = encode_labels(pd.Series(["non", "tata", "tata", "non"]), task, "test", _ids(4))
+    encoded = task.encode(pd.Series(["non", "tata", "tata", "non"]), "test", _ids(4))
     assert encoded.dtype == np.int64 and encoded.tolist() == [0, 1, 1, 0]
     # Integer labels read from another file map through their text, so 1 and "1" agree.
     int_task = infer_task(pd.Series([0, 1]))
-    assert encode_labels(pd.Series(["1", "0"]), int_task, "test", _ids(2)).tolist() == [1, 0]
+    assert int_task.encode(pd.Series(["1", "0"]), "test", _ids(2)).tolist() == [1, 0]
 
 
 def test_unknown_label_names_the_record() -> None:
     task = infer_task(pd.Series([0, 1, 0]))
     with pytest.raises(DataError) as err:
-        encode_labels(pd.Series([0, 1, 2, 2]), task, "test", _ids(4))
+        task.encode(pd.Series([0, 1, 2, 2]), "test", _ids(4))
     message = str(err.value)
     assert "2 test record(s)" in message and "'rec2'" in message and "'2'" in message
     assert "data.label_names" in message
 
 
 def test_encode_regression_and_multilabel() -> None:
-    reg = encode_labels(pd.Series([0.5, 2.0]), TaskSpec("regression", 1, ["y"]), "train", _ids(2))
+    reg = RegressionTask(1, ["y"]).encode(pd.Series([0.5, 2.0]), "train", _ids(2))
     assert reg.dtype == np.float32 and reg.shape == (2, 1)
-    ml_task = TaskSpec("multilabel", 3, ["a", "b", "c"])
-    ml = encode_labels(pd.Series([[0, 1, 1], [1, 0, 0]]), ml_task, "train", _ids(2))
+    ml_task = MultilabelTask(3, ["a", "b", "c"])
+    ml = ml_task.encode(pd.Series([[0, 1, 1], [1, 0, 0]]), "train", _ids(2))
     assert ml.dtype == np.float32 and ml.tolist() == [[0, 1, 1], [1, 0, 0]]
     with pytest.raises(DataError, match="2 values per row; the task has 3"):
-        encode_labels(pd.Series([[0, 1], [1, 0]]), ml_task, "test", _ids(2))
+        ml_task.encode(pd.Series([[0, 1], [1, 0]]), "test", _ids(2))
 
 
 def test_stratified_split_keeps_class_proportions() -> None:

@@ -13,10 +13,10 @@ from omegaconf import OmegaConf
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
 
-from dnalm.data.labels import TaskSpec
 from dnalm.models.backbone import Backbone, load_backbone
 from dnalm.models.module import DNALMModule
 from dnalm.strategies.base import Strategy
+from dnalm.tasks import BinaryTask, Task
 
 BASES = ["A", "C", "G", "T", "N"]
 ENCODER_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -111,10 +111,10 @@ def optim_cfg() -> Any:
                              "scheduler": "constant", "warmup_ratio": 0.0})
 
 
-def make_module(backbone: Backbone, strategy: Strategy, task: TaskSpec | None = None,
+def make_module(backbone: Backbone, strategy: Strategy, task: Task | None = None,
                 pooling: str = "auto") -> DNALMModule:
     """A ``DNALMModule`` over ``backbone`` with a linear head (binary task unless given)."""
-    return DNALMModule(backbone, task or TaskSpec("binary", 2, ["0", "1"]), strategy, head_cfg(pooling), optim_cfg())
+    return DNALMModule(backbone, task or BinaryTask(2, ["0", "1"]), strategy, head_cfg(pooling), optim_cfg())
 
 
 def load_tiny(folder: Path, **extra: Any) -> Backbone:

@@ -9,10 +9,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from dnalm.data.labels import TaskSpec
 from dnalm.models.dropout import PackedDropout, uniform_int16, use_packed_dropout
 from dnalm.models.module import DNALMModule
 from dnalm.strategies import LoRA
+from dnalm.tasks import BinaryTask
 from tests.helpers import head_cfg, load_tiny, optim_cfg, save_tiny_model
 
 
@@ -94,7 +94,7 @@ def test_replaces_plain_dropouts_only_and_keeps_the_state_dict() -> None:
 
 def _module(folder: Path, packed: bool) -> DNALMModule:
     optim = OmegaConf.merge(optim_cfg(), {"packed_dropout": packed})
-    return DNALMModule(load_tiny(folder), TaskSpec("binary", 2, ["0", "1"]), LoRA(r=2, alpha=4, dropout=0.1),
+    return DNALMModule(load_tiny(folder), BinaryTask(2, ["0", "1"]), LoRA(r=2, alpha=4, dropout=0.1),
                        head_cfg(dropout=0.1), optim)
 
 

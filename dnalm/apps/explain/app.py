@@ -33,10 +33,10 @@ from dnalm.apps.explain.attributions import Attributor
 from dnalm.apps.explain.ism import ism, parse_positions, reference_contributions, reference_index
 from dnalm.apps.explain.scoring import Scorer
 from dnalm.apps.inputs import read_sequences
-from dnalm.apps.runner import Runner, class_index
 from dnalm.configs import CONFIG_DIR
 from dnalm.data.sources import policy_of
 from dnalm.errors import ConfigError, DataError
+from dnalm.inference import Runner, class_index
 from dnalm.tokenizers import reverse_complement
 from dnalm.utils.cli import run_task
 from dnalm.utils.progress import Progress
