@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from dnalm.data.fasta import FastaChunk, sliding_windows
 from dnalm.data.normalise import NormaliseReport, SequencePolicy, normalise
-from dnalm.data.reference import Reference
+from dnalm.data.reference import Reference, is_plain_gzip
 from dnalm.data.seqfile import read_sequence_chunks, read_sequences, sequence_format
 from dnalm.errors import DataError
 from dnalm.utils.progress import Progress
@@ -324,13 +324,6 @@ class _IndexedContig:
         return seq
 
 
-def _is_plain_gzip(path: str) -> bool:
-    """gzip without the BGZF block marker (``BC`` extra field): cannot be indexed for random access."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    return head[:2] == b"\x1f\x8b" and not (head[3] & 4 and head[12:14] == b"BC")
-
-
 def _reference_contigs(path: str, policy: SequencePolicy, stats: _Stats, source: str,
                        wanted: set[str]) -> Iterator[tuple[str, Any]]:
     """``(name, contig)`` of every reference record in file order; ``contig`` slices like a string.
@@ -339,7 +332,7 @@ def _reference_contigs(path: str, policy: SequencePolicy, stats: _Stats, source:
     GenBank/EMBL: streamed, one contig in memory at a time (bgzip a FASTA for random access).
     """
     annotated = sequence_format(path) != "fasta"
-    if annotated or _is_plain_gzip(path):
+    if annotated or is_plain_gzip(path):
         if not annotated:
             log.warning("%s is plain gzip, so it is read whole, one chromosome at a time in memory; recompress "
                         "it with `gunzip -c %s | bgzip > ref.fa.gz` for indexed random access", path, path)

@@ -40,6 +40,13 @@ def _alias(name: str) -> list[str]:
     return [n for n in names if n != name]
 
 
+def is_plain_gzip(path: str | Path) -> bool:
+    """gzip without the BGZF block marker (``BC`` extra field): cannot be indexed for random access."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head[:2] == b"\x1f\x8b" and not (head[3] & 4 and head[12:14] == b"BC")
+
+
 class Reference:
     """An indexed FASTA file; :meth:`contig` maps a VCF contig name onto the reference's."""
 
@@ -48,12 +55,10 @@ class Reference:
 
         if not path.is_file():
             raise ConfigError(f"reference={path} does not exist.")
-        with path.open("rb") as fh:
-            head = fh.read(4)
         try:
             self._fasta = pysam.FastaFile(str(path))  # builds .fai (and .gzi) when missing
         except (OSError, ValueError) as err:
-            if head[:2] == b"\x1f\x8b":
+            if is_plain_gzip(path):
                 raise DataError(f"reference={path} is gzip but not bgzip, so it cannot be indexed for random "
                                 f"access: recompress it with `gunzip -c {path} | bgzip > {path.with_suffix('')}.bgz`"
                                 f" (or give the plain FASTA).") from err

@@ -140,6 +140,13 @@ class AttentionFamilyModel(PreTrainedModel):
         return True
 
 
+def _encode(encoder: nn.Module, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+            inputs_embeds: torch.Tensor | None, output_hidden_states: bool | None, **kwargs: Any) -> ModelOutput:
+    """The family encoder's outputs as a ``ModelOutput`` (the task heads read ``last_hidden_state``)."""
+    return encoder(input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                   output_hidden_states=output_hidden_states, return_dict=True, **kwargs)
+
+
 class LanguageModelMixin:
     """Forward of a native ``*ForMaskedLM`` / ``*ForCausalLM``: encoder, the family's ``lm_logits``, loss.
 
@@ -169,14 +176,7 @@ class LanguageModelMixin:
         **kwargs: Any,
     ) -> ModelOutput | tuple:
         """Token logits; with ``labels`` also the loss. Other keywords (``token_type_ids``) go to the encoder."""
-        outputs = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = _encode(self.base_model, input_ids, attention_mask, inputs_embeds, output_hidden_states, **kwargs)
         logits = self.lm_logits(outputs.last_hidden_state)
         loss = None if labels is None else self.lm_loss(logits, labels)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -204,13 +204,6 @@ class SequenceClassifierMixin:
         **kwargs: Any,
     ) -> SequenceClassifierOutput | tuple:
         """Sequence logits; with ``labels`` also the loss for ``config.problem_type``."""
-        outputs = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = _encode(self.base_model, input_ids, attention_mask, inputs_embeds, output_hidden_states, **kwargs)
         logits = self.sequence_logits(outputs, input_ids, attention_mask)
         return classification_output(logits, labels, self.config, outputs.hidden_states, return_dict)
